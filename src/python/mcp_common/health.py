@@ -1,0 +1,87 @@
+"""Liveness and readiness endpoints.
+
+`/health/live` says the process is serving HTTP; it never checks dependencies, so a slow
+database cannot get a healthy pod restarted. `/health/ready` runs every registered dependency
+check (each with a time limit) and answers 503 naming the checks that failed, so Kubernetes
+stops routing to a replica that cannot do its work, and an operator can see why.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import anyio
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+logger = logging.getLogger(__name__)
+
+ReadinessCheck = Callable[[], Awaitable[None]]
+"""An async callable that returns when the dependency is usable and raises when not."""
+
+
+class CheckFailed(Exception):
+    """Raised by a readiness check to report a dependency problem in its own words."""
+
+
+@dataclass
+class ReadinessChecks:
+    """The named dependency checks that decide readiness."""
+
+    timeout_seconds: float = 2.0
+    _checks: dict[str, ReadinessCheck] = field(default_factory=dict)
+
+    def add(self, name: str, check: ReadinessCheck) -> None:
+        """Register `check` under `name`.
+
+        Raises:
+            ValueError: when a check of that name is already registered.
+        """
+        if name in self._checks:
+            raise ValueError(f"readiness check {name!r} is already registered")
+        self._checks[name] = check
+
+    async def run(self) -> dict[str, str | None]:
+        """Run every check; map each name to None (passed) or the reason it failed."""
+        results: dict[str, str | None] = {}
+        for name, check in self._checks.items():
+            results[name] = await self._run_one(name, check)
+        return results
+
+    async def _run_one(self, name: str, check: ReadinessCheck) -> str | None:
+        try:
+            with anyio.fail_after(self.timeout_seconds):
+                await check()
+        except TimeoutError:
+            return f"timed out after {self.timeout_seconds:g}s"
+        except Exception as exc:  # noqa: BLE001 - a check's failure is data, whatever it raised
+            logger.warning("readiness check %s failed: %s", name, exc)
+            return str(exc) or type(exc).__name__
+        return None
+
+
+def health_router(checks: ReadinessChecks) -> APIRouter:
+    """Routes for `/health/live` and `/health/ready`."""
+    router = APIRouter(prefix="/health", tags=["health"])
+
+    @router.get("/live")
+    async def live() -> dict[str, str]:
+        return {"status": "live"}
+
+    @router.get("/ready")
+    async def ready() -> JSONResponse:
+        results = await checks.run()
+        failed = sorted(name for name, error in results.items() if error is not None)
+        body = {
+            "status": "not_ready" if failed else "ready",
+            "failed": failed,
+            "checks": {
+                name: {"ok": error is None, **({"error": error} if error else {})}
+                for name, error in results.items()
+            },
+        }
+        return JSONResponse(body, status_code=503 if failed else 200)
+
+    return router

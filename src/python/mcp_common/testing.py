@@ -1,0 +1,45 @@
+"""Test helpers: run a real ASGI app under uvicorn on 127.0.0.1 with a free port.
+
+Tests talk to services over real HTTP, as clients in production do; this starts the server in
+the test's own event loop and stops it when the block exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import uvicorn
+
+
+@contextlib.asynccontextmanager
+async def serve(app: Any, *, startup_timeout: float = 20.0) -> AsyncIterator[str]:
+    """Serve `app` on 127.0.0.1 (a free port) and yield its base URL, e.g. http://127.0.0.1:PORT.
+
+    Raises:
+        RuntimeError: when the server did not start in time.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_config=None, lifespan="on", timeout_graceful_shutdown=5)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        with anyio.fail_after(startup_timeout):
+            while not server.started:
+                if task.done():
+                    task.result()
+                    raise RuntimeError("uvicorn exited before it started")
+                await asyncio.sleep(0.01)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        sock.close()
