@@ -7,7 +7,9 @@ are the same on every machine. pip fills the wheelhouse from the index configure
 the exact name, version and hash that the lockfile pins, so what Pants installs is still
 exactly what was locked.
 
-    wheelhouse.py fetch DIR LOCK...   download every artifact the lockfiles pin (by hash)
+    wheelhouse.py fetch DIR LOCK...   download every artifact the lockfiles pin (by hash), and
+                                      the pip/setuptools/wheel Pex bootstraps its resolver from
+                                      (bootstrap-requirements.txt, by exact version)
     wheelhouse.py seed DIR REQS...    download the newest wheels the requirement files allow,
                                       before `./pants generate-lockfiles` picks among them
 
@@ -55,6 +57,9 @@ def _pip_download(target: Path, args: list[str]) -> None:
             os.replace(artifact, target / artifact.name)
 
 
+BOOTSTRAP = Path(__file__).with_name("bootstrap-requirements.txt")
+
+
 def fetch(target: Path, locks: list[Path]) -> None:
     lines = sorted({line for lock in locks for line in _locked_requirements(lock)})
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as pinned:
@@ -63,6 +68,7 @@ def fetch(target: Path, locks: list[Path]) -> None:
         _pip_download(target, ["--no-deps", "--require-hashes", "-r", pinned.name])
     finally:
         os.unlink(pinned.name)
+    _pip_download(target, ["--no-deps", "--only-binary=:all:", "-r", str(BOOTSTRAP)])
 
 
 def seed(target: Path, requirement_files: list[Path]) -> None:
