@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mcp_common.identity import CredentialKind
+
 LogFormat = Literal["json", "text"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
@@ -42,4 +44,32 @@ class ServiceSettings(BaseSettings):
     allowed_origins: list[str] = Field(
         default_factory=lambda: ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
         description="Origin headers the MCP endpoint accepts (DNS-rebinding protection).",
+    )
+
+
+class DomainSettings(ServiceSettings):
+    """Settings of a domain MCP server: where its system of record is and how to reach it."""
+
+    api_url: str | None = Field(
+        default=None,
+        description="Base URL of the system of record's REST API. Unset: the domain's embedded "
+        "reference API runs in-process over `database_url`.",
+    )
+    api_scope: str | None = Field(
+        default=None,
+        description="Azure AD scope of the API's tokens, e.g. api://<app-id>/.default.",
+    )
+    credential: CredentialKind = Field(
+        default="none",
+        description="How to get tokens: workload_identity (AKS), service_principal or azure_cli "
+        "(a developer against real Azure), none (local backend).",
+    )
+    tls_ca_bundle: str | None = Field(
+        default=None, description="CA bundle for the token endpoint; unset: the system's."
+    )
+    api_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    api_retries: int = Field(default=2, ge=0, le=5, description="Retries of calls safe to repeat.")
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///var/mcp.sqlite3",
+        description="Store of the embedded reference API (sqlite+aiosqlite:// or postgresql+asyncpg://).",
     )

@@ -17,8 +17,16 @@ import uvicorn
 
 
 @contextlib.asynccontextmanager
-async def serve(app: Any, *, startup_timeout: float = 20.0) -> AsyncIterator[str]:
+async def serve(
+    app: Any,
+    *,
+    startup_timeout: float = 20.0,
+    ssl_certfile: str | None = None,
+    ssl_keyfile: str | None = None,
+) -> AsyncIterator[str]:
     """Serve `app` on 127.0.0.1 (a free port) and yield its base URL, e.g. http://127.0.0.1:PORT.
+
+    With `ssl_certfile` and `ssl_keyfile` it serves HTTPS and yields https://localhost:PORT.
 
     Raises:
         RuntimeError: when the server did not start in time.
@@ -27,7 +35,14 @@ async def serve(app: Any, *, startup_timeout: float = 20.0) -> AsyncIterator[str
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_config=None, lifespan="on", timeout_graceful_shutdown=5)
+    config = uvicorn.Config(
+        app,
+        log_config=None,
+        lifespan="on",
+        timeout_graceful_shutdown=5,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
@@ -37,9 +52,13 @@ async def serve(app: Any, *, startup_timeout: float = 20.0) -> AsyncIterator[str
                     task.result()
                     raise RuntimeError("uvicorn exited before it started")
                 await asyncio.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
+        yield f"https://localhost:{port}" if ssl_certfile else f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
             await task
         sock.close()
+
+
+PROTOCOL_MODES = ("legacy", "2026-07-28")
+"""`mcp.Client` modes for both protocol generations: the 2025-11-25 handshake and stateless 2026-07-28."""

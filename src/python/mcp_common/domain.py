@@ -1,0 +1,101 @@
+"""Assembles a domain MCP server: tools over a REST client, over a real or embedded API.
+
+A domain package provides three things: its tool specs (built on a `RestClient`), its
+reference REST API (a FastAPI app over a `Database`), and its settings. This module wires
+them the same way for every domain:
+
+- `api_url` set: the tools call that system of record over HTTP with Azure AD tokens
+  (`credential`, `api_scope`); readiness checks that the API answers.
+- `api_url` unset: the reference API runs in-process over `database_url` and the tools call it
+  through the same `RestClient` (an in-memory ASGI transport, so the HTTP contract, status
+  codes and error mapping are exercised exactly as against a remote API). The reference API is
+  also served at `/api` (its OpenAPI document at `/api/openapi.json`) for people and tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from mcp.server.lowlevel import Server
+
+from mcp_common.database import Database
+from mcp_common.health import ReadinessChecks
+from mcp_common.identity import build_token_source
+from mcp_common.rest import RestClient
+from mcp_common.service import LifespanHook, build_service_app
+from mcp_common.settings import DomainSettings
+from mcp_common.tools import ToolCatalog, ToolSpec
+
+EMBEDDED_API_BASE = "http://embedded-api"
+
+
+def build_rest_client(
+    settings: DomainSettings, name: str, embedded_api: FastAPI | None = None
+) -> RestClient:
+    """The client the tools use: to `settings.api_url`, or to `embedded_api` in-process."""
+    common: dict[str, Any] = {
+        "timeout_seconds": settings.api_timeout_seconds,
+        "retries": settings.api_retries,
+    }
+    if settings.api_url is None:
+        if embedded_api is None:
+            raise ValueError("no api_url is configured and no embedded API was given")
+        return RestClient(
+            name, EMBEDDED_API_BASE, transport=httpx.ASGITransport(app=embedded_api), **common
+        )
+    tokens = build_token_source(
+        settings.credential, settings.api_scope, connection_verify=settings.tls_ca_bundle
+    )
+    return RestClient(name, settings.api_url, tokens=tokens, **common)
+
+
+def build_domain_app(
+    settings: DomainSettings,
+    *,
+    domain: str,
+    version: str,
+    instructions: str,
+    tools: Callable[[RestClient], Sequence[ToolSpec[Any, Any]]],
+    reference_api: Callable[[Database], FastAPI],
+    database: Database,
+) -> FastAPI:
+    """The complete ASGI app of one domain MCP server."""
+    checks = ReadinessChecks()
+    hooks: list[LifespanHook] = []
+    mounts: list[tuple[str, Any]] = []
+    embedded_api = None
+    if settings.api_url is None:
+        embedded_api = reference_api(database)
+        hooks.append(database.lifespan)
+        checks.add("database", database.check)
+        mounts.append(("/api", embedded_api))
+    rest = build_rest_client(settings, domain, embedded_api)
+    if settings.api_url is not None:
+
+        async def api_reachable() -> None:
+            await rest.get("/health")
+
+        checks.add(f"{domain}-api", api_reachable)
+
+    @contextlib.asynccontextmanager
+    async def close_rest() -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await rest.aclose()
+
+    hooks.append(close_rest)
+    catalog = ToolCatalog(tools(rest))
+    server: Server[Any] = Server(
+        settings.service_name,
+        version=version,
+        instructions=instructions,
+        on_list_tools=catalog.list_tools,
+        on_call_tool=catalog.call_tool,
+        get_tool_input_schema=catalog.input_schema,
+    )
+    return build_service_app(server, settings, checks=checks, mounts=mounts, lifespan_hooks=hooks)

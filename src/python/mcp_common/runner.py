@@ -1,0 +1,35 @@
+"""The `__main__` of every service: settings, logging, telemetry, then uvicorn."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TypeVar
+
+import uvicorn
+from fastapi import FastAPI
+
+from mcp_common.logs import configure_logging
+from mcp_common.settings import ServiceSettings
+
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+
+logger = logging.getLogger(__name__)
+
+
+def run_service(settings: SettingsT, build_app: Callable[[SettingsT], FastAPI]) -> None:
+    """Configure logging from `settings`, build the app and serve it until SIGTERM/SIGINT."""
+    configure_logging(settings.service_name, settings.log_level, settings.log_format)
+    app = build_app(settings)
+    logger.info(
+        "starting %s on http://%s:%d/mcp", settings.service_name, settings.host, settings.port
+    )
+    # log_config=None keeps our JSON handler; uvicorn's access log is replaced by OTel spans.
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )

@@ -1,0 +1,145 @@
+"""Tools defined by pydantic models, served through the MCP SDK's low-level server.
+
+Why not the SDK's high-level `MCPServer`: it derives the input schema from a function
+signature, ignores unknown arguments, and turns every exception into the same text. Here each
+tool names an input model (`extra="forbid"`, so a misspelt argument is an error, not silently
+dropped) and an output model, so `inputSchema` and `outputSchema` are exactly the models' JSON
+Schemas, results always carry `structuredContent`, and failures carry a stable code (see
+`mcp_common.errors`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from mcp import types
+from pydantic import BaseModel, ValidationError
+
+from mcp_common.errors import InvalidArgument, ToolFailure
+
+logger = logging.getLogger(__name__)
+
+InputT = TypeVar("InputT", bound=BaseModel)
+OutputT = TypeVar("OutputT", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class ToolSpec(Generic[InputT, OutputT]):
+    """One tool: its contract (name, models, hints) and the coroutine that does the work."""
+
+    name: str
+    title: str
+    description: str
+    input_model: type[InputT]
+    output_model: type[OutputT]
+    handler: Callable[[InputT], Awaitable[OutputT]]
+    read_only: bool = False
+    idempotent: bool = False
+    destructive: bool = False
+    open_world: bool = False
+
+    def to_mcp(self) -> types.Tool:
+        """The tool as `tools/list` publishes it."""
+        return types.Tool(
+            name=self.name,
+            title=self.title,
+            description=self.description,
+            input_schema=self.input_model.model_json_schema(),
+            output_schema=self.output_model.model_json_schema(mode="serialization"),
+            annotations=types.ToolAnnotations(
+                title=self.title,
+                read_only_hint=self.read_only,
+                idempotent_hint=self.idempotent,
+                destructive_hint=self.destructive,
+                open_world_hint=self.open_world,
+            ),
+        )
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line per problem, naming the argument and what is allowed (never the value sent)."""
+    problems = []
+    for item in error.errors(include_url=False, include_input=False):
+        where = ".".join(str(part) for part in item["loc"]) or "arguments"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown argument"
+        problems.append(f"{where}: {message}")
+    return "; ".join(problems)
+
+
+def error_result(failure: ToolFailure) -> types.CallToolResult:
+    """The MCP result for a failed call: `isError`, the code in text and structured form."""
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=f"{failure.code}: {failure.message}")],
+        structured_content={"error": failure.to_dict()},
+        is_error=True,
+    )
+
+
+class ToolCatalog:
+    """The tools one server publishes, and the `tools/list` / `tools/call` handlers for them."""
+
+    def __init__(self, specs: Iterable[ToolSpec[Any, Any]]) -> None:
+        self._specs: dict[str, ToolSpec[Any, Any]] = {}
+        for spec in specs:
+            if spec.name in self._specs:
+                raise ValueError(f"tool {spec.name!r} is defined twice")
+            self._specs[spec.name] = spec
+        self._listing = [spec.to_mcp() for spec in self._specs.values()]
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._specs)
+
+    def input_schema(self, name: str) -> dict[str, Any] | None:
+        spec = self._specs.get(name)
+        return None if spec is None else spec.input_model.model_json_schema()
+
+    async def list_tools(
+        self, ctx: Any, params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=self._listing)
+
+    async def call_tool(
+        self, ctx: Any, params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        spec = self._specs.get(params.name)
+        if spec is None:
+            known = ", ".join(sorted(self._specs))
+            return error_result(InvalidArgument(f"unknown tool {params.name!r}; known: {known}"))
+        # The SDK already wraps each request in a span named after the tool.
+        return await self._run(spec, params.arguments or {})
+
+    async def _run(
+        self, spec: ToolSpec[Any, Any], arguments: dict[str, Any]
+    ) -> types.CallToolResult:
+        try:
+            validated = spec.input_model.model_validate(arguments)
+        except ValidationError as exc:
+            failure = InvalidArgument(
+                f"invalid arguments for {spec.name}: {describe_validation_error(exc)}"
+            )
+            logger.info("tool %s rejected arguments", spec.name, extra={"tool": spec.name})
+            return error_result(failure)
+        try:
+            output = await spec.handler(validated)
+        except ToolFailure as failure:
+            logger.info("tool %s failed: %s", spec.name, failure.code, extra={"tool": spec.name})
+            return error_result(failure)
+        except Exception:  # - the top-level handler of a tool call
+            logger.exception(
+                "tool %s raised an unexpected error", spec.name, extra={"tool": spec.name}
+            )
+            return error_result(
+                ToolFailure(f"{spec.name} failed unexpectedly; the server log has details")
+            )
+        structured = output.model_dump(mode="json")
+        return types.CallToolResult(
+            content=[types.TextContent(type="text", text=json.dumps(structured))],
+            structured_content=structured,
+        )
