@@ -1,0 +1,76 @@
+"""The tickets tools, calling the tracker's REST API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcp_common.rest import RestClient
+from mcp_common.tools import ToolSpec
+from mcp_tickets.models import (
+    MAX_PAGE,
+    CreateTicketInput,
+    ListTicketsInput,
+    Ticket,
+    TicketPage,
+)
+
+
+def build_tools(
+    api: RestClient,
+) -> list[ToolSpec[CreateTicketInput, Ticket] | ToolSpec[ListTicketsInput, TicketPage]]:
+    async def create_ticket(args: CreateTicketInput) -> Ticket:
+        key = args.idempotency_key
+        # A keyed create is safe to resend (the API replays it); an unkeyed one is sent once.
+        body = await api.request(
+            "POST",
+            "/tickets",
+            json=args.model_dump(mode="json", exclude={"idempotency_key"}),
+            headers={"Idempotency-Key": key} if key else None,
+            idempotent=key is not None,
+        )
+        return Ticket.model_validate(body)
+
+    async def list_tickets(args: ListTicketsInput) -> TicketPage:
+        params: dict[str, Any] = {"skip": args.skip, "limit": args.limit}
+        if args.status is not None:
+            params["status"] = args.status
+        body = await api.get("/tickets", params=params)
+        return TicketPage.model_validate(body)
+
+    return [
+        ToolSpec(
+            name="create_ticket",
+            title="Create ticket",
+            description=(
+                "Open a new support ticket with a title, a description and a priority (low, "
+                "medium, high or critical); it starts with status open. Returns the ticket with "
+                "its ticket_id (e.g. T-000123) and created_at. Pass an idempotency_key (e.g. a "
+                "UUID you generate) and reuse it if you retry after an error or timeout: the "
+                "retry returns the same ticket instead of opening a duplicate. Reusing a key "
+                "with a different title, description or priority fails with conflict."
+            ),
+            input_model=CreateTicketInput,
+            output_model=Ticket,
+            handler=create_ticket,
+            read_only=False,
+            destructive=False,
+            # Honest hint: without a key, calling twice opens two tickets.
+            idempotent=False,
+            open_world=False,
+        ),
+        ToolSpec(
+            name="list_tickets",
+            title="List tickets",
+            description=(
+                "List support tickets, newest first, one page at a time; set status to open, "
+                "in_progress, resolved or closed to see only those (omit or null for all). "
+                f"Returns the page (limit 1 to {MAX_PAGE}, default 10), the total matching the "
+                "filter and has_more; pass skip=skip+limit to get the next page."
+            ),
+            input_model=ListTicketsInput,
+            output_model=TicketPage,
+            handler=list_tickets,
+            read_only=True,
+            idempotent=True,
+        ),
+    ]
