@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 from mcp.server.lowlevel import Server
+from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler
 
 from mcp_common.database import Database
 from mcp_common.health import ReadinessChecks
@@ -28,6 +29,7 @@ from mcp_common.identity import build_token_source
 from mcp_common.rest import RestClient
 from mcp_common.service import LifespanHook, build_service_app
 from mcp_common.settings import DomainSettings
+from mcp_common.telemetry import instrument_app
 from mcp_common.tools import ToolCatalog, ToolSpec
 
 EMBEDDED_API_BASE = "http://embedded-api"
@@ -70,6 +72,7 @@ def build_domain_app(
     embedded_api = None
     if settings.api_url is None:
         embedded_api = reference_api(database)
+        instrument_app(embedded_api)  # the trace continues into the system of record
         hooks.append(database.lifespan)
         checks.add("database", database.check)
         mounts.append(("/api", embedded_api))
@@ -90,6 +93,8 @@ def build_domain_app(
 
     hooks.append(close_rest)
     catalog = ToolCatalog(tools(rest))
+    # Served so an aggregator can follow list changes over 2026-07-28 `subscriptions/listen`.
+    subscriptions = InMemorySubscriptionBus()
     server: Server[Any] = Server(
         settings.service_name,
         version=version,
@@ -97,5 +102,6 @@ def build_domain_app(
         on_list_tools=catalog.list_tools,
         on_call_tool=catalog.call_tool,
         get_tool_input_schema=catalog.input_schema,
+        on_subscriptions_listen=ListenHandler(subscriptions),
     )
     return build_service_app(server, settings, checks=checks, mounts=mounts, lifespan_hooks=hooks)

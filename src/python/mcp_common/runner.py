@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from mcp_common.logs import configure_logging
 from mcp_common.settings import ServiceSettings
+from mcp_common.telemetry import build_tracer_provider, install_tracer_provider
 
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 
@@ -20,6 +21,8 @@ logger = logging.getLogger(__name__)
 def run_service(settings: SettingsT, build_app: Callable[[SettingsT], FastAPI]) -> None:
     """Configure logging from `settings`, build the app and serve it until SIGTERM/SIGINT."""
     configure_logging(settings.service_name, settings.log_level, settings.log_format)
+    # Process-wide, so the MCP SDK's spans and outgoing calls join the same traces.
+    install_tracer_provider(build_tracer_provider(settings.service_name, settings.otlp_endpoint))
     app = build_app(settings)
     logger.info(
         "starting %s on http://%s:%d/mcp", settings.service_name, settings.host, settings.port

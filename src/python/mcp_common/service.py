@@ -29,7 +29,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from mcp_common.health import ReadinessChecks, health_router
 from mcp_common.settings import ServiceSettings
-from mcp_common.telemetry import build_tracer_provider, instrument_app
+from mcp_common.telemetry import instrument_app
 
 LifespanHook = Callable[[], AbstractAsyncContextManager[None]]
 """A resource to hold open while the app runs (a database engine, an HTTP pool)."""
@@ -44,15 +44,15 @@ def build_service_app(
     mounts: Sequence[tuple[str, Any]] = (),
     lifespan_hooks: Sequence[LifespanHook] = (),
     tracer_provider: TracerProvider | None = None,
+    wrap_mcp: Callable[[Any], Any] | None = None,
 ) -> FastAPI:
     """A FastAPI app serving `server` at `/mcp`, plus health, `routers` and `mounts`.
 
     `lifespan_hooks` are entered in order at start and left in reverse at shutdown, around
-    the MCP session manager.
+    the MCP session manager. Spans go to `tracer_provider`, or the process-wide provider that
+    `mcp_common.runner` installs. `wrap_mcp` may put an ASGI layer around the SDK's MCP app (the
+    aggregator's forwarding front does).
     """
-    provider = tracer_provider or build_tracer_provider(
-        settings.service_name, settings.otlp_endpoint
-    )
     mcp_app = server.streamable_http_app(
         streamable_http_path="/mcp",
         stateless_http=True,
@@ -80,6 +80,6 @@ def build_service_app(
     for path, sub_app in mounts:
         app.mount(path, sub_app)
     # Last: the MCP app answers only /mcp, and a catch-all mount must not shadow the routes above.
-    app.mount("/", mcp_app)
-    instrument_app(app, provider)
+    app.mount("/", wrap_mcp(mcp_app) if wrap_mcp else mcp_app)
+    instrument_app(app, tracer_provider)
     return app

@@ -44,6 +44,9 @@ def install_tracer_provider(provider: TracerProvider) -> None:
     trace.set_tracer_provider(provider)
 
 
-def instrument_app(app: FastAPI, provider: TracerProvider) -> None:
-    """Trace every request to `app`, continuing a W3C trace context the caller sent."""
+def instrument_app(app: FastAPI, provider: TracerProvider | None = None) -> None:
+    """Trace every request to `app`, continuing a W3C trace context the caller sent.
+
+    `provider` None means the process-wide one (see `install_tracer_provider`).
+    """
     FastAPIInstrumentor.instrument_app(app, tracer_provider=provider, excluded_urls=_EXCLUDED_URLS)

@@ -23,17 +23,19 @@ async def serve(
     startup_timeout: float = 20.0,
     ssl_certfile: str | None = None,
     ssl_keyfile: str | None = None,
+    port: int = 0,
 ) -> AsyncIterator[str]:
     """Serve `app` on 127.0.0.1 (a free port) and yield its base URL, e.g. http://127.0.0.1:PORT.
 
     With `ssl_certfile` and `ssl_keyfile` it serves HTTPS and yields https://localhost:PORT.
+    A `port` other than 0 serves there (a test restarting a server where it was).
 
     Raises:
         RuntimeError: when the server did not start in time.
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
         app,
