@@ -17,7 +17,11 @@ from opentelemetry import trace
 from mcp_common.settings import LogFormat, LogLevel
 
 # Attributes every LogRecord has; anything else was passed through `extra=` and is kept.
-_STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
+_STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "color_message",
+}
 
 
 def _trace_ids() -> dict[str, str]:

@@ -1,0 +1,216 @@
+"""The aggregator in front of real (test) MCP servers, driven by the real MCP client."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from mcp import Client
+from mcp.shared.exceptions import MCPError
+
+from mcp_aggregator.app import build_app
+from mcp_aggregator.config import UpstreamConfig
+from mcp_aggregator.conftest import build_upstream
+from mcp_aggregator.settings import AggregatorSettings
+from mcp_common.testing import PROTOCOL_MODES, serve
+
+pytestmark = pytest.mark.anyio
+
+FAST = {"unavailable_after_seconds": 0.5, "probe_interval_seconds": 0.2, "debounce_seconds": 0.1}
+
+
+@contextlib.asynccontextmanager
+async def aggregator(upstreams: Sequence[UpstreamConfig], **settings: Any) -> AsyncIterator[str]:
+    app = build_app(AggregatorSettings(**{**FAST, **settings}), upstreams)
+    async with serve(app) as url:
+        yield url
+
+
+async def _tool_names(url: str, mode: str = "2026-07-28") -> list[str]:
+    async with Client(f"{url}/mcp", mode=mode) as client:
+        return [tool.name for tool in (await client.list_tools()).tools]
+
+
+async def _eventually(predicate: Any, timeout: float = 10.0) -> None:
+    with anyio.fail_after(timeout):
+        while not await predicate():
+            await anyio.sleep(0.1)
+
+
+@pytest.mark.parametrize("mode", PROTOCOL_MODES)
+async def test_one_sorted_namespace_and_calls_reach_their_owner(mode: str) -> None:
+    async with (
+        serve(build_upstream("alpha", ["lookup"])) as alpha,
+        serve(build_upstream("beta", ["search"])) as beta,
+        aggregator(
+            [UpstreamConfig("alpha", f"{alpha}/mcp"), UpstreamConfig("beta", f"{beta}/mcp")]
+        ) as url,
+        Client(f"{url}/mcp", mode=mode) as client,
+    ):
+        names = [tool.name for tool in (await client.list_tools()).tools]
+        lookup = await client.call_tool("lookup", {"text": "x"})
+        search = await client.call_tool("search", {"text": "y"})
+    assert names == sorted(names)
+    assert set(names) == {
+        "lookup",
+        "search",
+        "alpha_count",
+        "alpha_fail",
+        "beta_count",
+        "beta_fail",
+    }
+    assert lookup.structured_content == {"upstream": "alpha", "tool": "lookup", "text": "x"}
+    assert search.structured_content == {"upstream": "beta", "tool": "search", "text": "y"}
+
+
+@pytest.mark.parametrize("mode", PROTOCOL_MODES)
+async def test_a_prefix_renames_exactly_that_upstreams_tools(mode: str) -> None:
+    async with (
+        serve(build_upstream("alpha", ["lookup"])) as alpha,
+        serve(build_upstream("beta", ["lookup"])) as beta,
+        aggregator(
+            [
+                UpstreamConfig("alpha", f"{alpha}/mcp"),
+                UpstreamConfig("beta", f"{beta}/mcp", tool_prefix="b."),
+            ]
+        ) as url,
+        Client(f"{url}/mcp", mode=mode) as client,
+    ):
+        names = {tool.name for tool in (await client.list_tools()).tools}
+        result = await client.call_tool("b.lookup", {"text": "z"})
+    assert {"lookup", "b.lookup", "b.beta_count"} <= names
+    assert result.structured_content == {"upstream": "beta", "tool": "lookup", "text": "z"}
+
+
+async def test_a_collision_fails_readiness_naming_both_owners_and_routes_neither() -> None:
+    async with (
+        serve(build_upstream("alpha", ["lookup"])) as alpha,
+        serve(build_upstream("beta", ["lookup"])) as beta,
+        aggregator(
+            [UpstreamConfig("alpha", f"{alpha}/mcp"), UpstreamConfig("beta", f"{beta}/mcp")]
+        ) as url,
+    ):
+        async with httpx.AsyncClient() as http:
+            ready = await http.get(f"{url}/health/ready")
+        names = await _tool_names(url)
+        async with Client(f"{url}/mcp", mode="2026-07-28") as client:
+            with pytest.raises(MCPError, match="unknown tool 'lookup'"):
+                await client.call_tool("lookup", {})
+    assert ready.status_code == 503
+    error = ready.json()["checks"]["upstreams"]["error"]
+    assert "tool 'lookup' is exposed by both 'alpha' and 'beta'" in error
+    assert "lookup" not in names
+    assert "alpha_count" in names
+    assert "beta_count" in names
+
+
+async def _observe_count(url: str, mode: str) -> tuple[Any, list[Any], list[Any]]:
+    """Call alpha_count at `url`; return its result and the progress and logs the client saw."""
+    seen_progress: list[tuple[float, float | None, str | None]] = []
+    logs: list[Any] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen_progress.append((progress, total, message))
+
+    async def on_log(params: Any) -> None:
+        logs.append(params.data)
+
+    async with Client(f"{url}/mcp", mode=mode, logging_callback=on_log, log_level="info") as client:
+        counted = await client.call_tool("alpha_count", {"steps": 3}, progress_callback=on_progress)
+        failed = await client.call_tool("alpha_fail", {})
+    return (counted.structured_content, failed.is_error, failed.content), seen_progress, logs
+
+
+@pytest.mark.parametrize("mode", PROTOCOL_MODES)
+async def test_progress_logs_and_errors_pass_through_unchanged(mode: str) -> None:
+    async with (
+        serve(build_upstream("alpha")) as alpha,
+        aggregator([UpstreamConfig("alpha", f"{alpha}/mcp")]) as url,
+    ):
+        direct = await _observe_count(alpha, mode)
+        through = await _observe_count(url, mode)
+    assert through == direct
+    results, progress, logs = through
+    assert results[0] == {"counted": 3}
+    assert results[1] is True
+    assert progress == [(1, 3, "step 1"), (2, 3, "step 2"), (3, 3, "step 3")]
+    assert logs == ["alpha counted 1", "alpha counted 2", "alpha counted 3"]
+
+
+async def test_the_callers_credentials_never_reach_the_upstream() -> None:
+    upstream = build_upstream("alpha")
+    async with (
+        serve(upstream) as alpha,
+        aggregator([UpstreamConfig("alpha", f"{alpha}/mcp")]) as url,
+    ):
+        headers = {"Authorization": "Bearer end-user-token", "Cookie": "session=abc"}
+        async with (httpx.AsyncClient(headers=headers) as http,):
+            body = {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "tools/call",
+                "params": {"name": "echo", "arguments": {"text": "hi"}},
+            }
+            response = await http.post(
+                f"{url}/mcp",
+                json=body,
+                headers={
+                    "Accept": "application/json, text/event-stream",
+                    "MCP-Protocol-Version": "2025-11-25",
+                },
+            )
+    assert response.status_code == 200
+    assert '"text":"hi"' in response.text.replace(" ", "")
+    forwarded = [seen for seen in upstream.seen if seen.get("mcp-protocol-version") == "2025-11-25"]
+    assert forwarded, "the call reached the upstream"
+    assert all("authorization" not in seen and "cookie" not in seen for seen in forwarded)
+
+
+async def test_a_dead_upstream_fails_fast_by_name_and_comes_back_on_its_own() -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        alpha = await stack.enter_async_context(serve(build_upstream("alpha", ["lookup"])))
+        beta_stack = contextlib.AsyncExitStack()
+        beta = await beta_stack.enter_async_context(serve(build_upstream("beta", ["search"])))
+        port = int(beta.rsplit(":", 1)[1])
+        url = await stack.enter_async_context(
+            aggregator(
+                [UpstreamConfig("alpha", f"{alpha}/mcp"), UpstreamConfig("beta", f"{beta}/mcp")]
+            )
+        )
+        assert "search" in await _tool_names(url)
+
+        await beta_stack.aclose()  # beta goes down
+        async with Client(f"{url}/mcp", mode="2026-07-28") as client:
+            with anyio.fail_after(2):
+                dead = await client.call_tool("search", {})
+            for _ in range(5):
+                alive = await client.call_tool("lookup", {"text": "still here"})
+                assert not alive.is_error, "the other upstream's tools keep working"
+        assert dead.is_error
+        assert dead.structured_content is not None
+        assert dead.structured_content["error"]["code"] == "upstream_unavailable"
+        assert "'beta'" in dead.structured_content["error"]["message"]
+
+        async def withdrawn() -> bool:
+            return "search" not in await _tool_names(url)
+
+        await _eventually(withdrawn)
+        async with Client(f"{url}/mcp", mode="2026-07-28") as client:
+            with anyio.fail_after(1):
+                fast = await client.call_tool("search", {})
+        assert fast.structured_content is not None
+        assert "unavailable" in fast.structured_content["error"]["message"]
+
+        await stack.enter_async_context(serve(build_upstream("beta", ["search"]), port=port))
+
+        async def back() -> bool:
+            return "search" in await _tool_names(url)
+
+        await _eventually(back)
+        async with Client(f"{url}/mcp", mode="legacy") as client:
+            again = await client.call_tool("search", {"text": "back"})
+        assert again.structured_content == {"upstream": "beta", "tool": "search", "text": "back"}

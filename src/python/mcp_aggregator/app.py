@@ -1,0 +1,96 @@
+"""Builds the aggregator's ASGI app."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio
+from fastapi import FastAPI
+from mcp.server.subscriptions import InMemorySubscriptionBus
+from mcp.server.transport_security import TransportSecuritySettings
+
+from mcp_aggregator.config import UpstreamConfig
+from mcp_aggregator.front import McpFront
+from mcp_aggregator.metrics import Metrics
+from mcp_aggregator.notifications import ChangeFeed, LegacyNotifier
+from mcp_aggregator.registry import RegistrySettings, UpstreamRegistry
+from mcp_aggregator.registry_file import RegistryFile, packaged_upstreams
+from mcp_aggregator.server import build_server
+from mcp_aggregator.settings import AggregatorSettings
+from mcp_common.health import ReadinessChecks
+from mcp_common.service import build_service_app
+
+
+def build_app(
+    settings: AggregatorSettings, upstreams: Sequence[UpstreamConfig] | None = None
+) -> FastAPI:
+    """The aggregator. `upstreams` (tests) replaces the registry file and its watching.
+
+    Raises:
+        ConfigError: at start-up, when the registry file is missing or invalid.
+    """
+    registry = UpstreamRegistry(
+        RegistrySettings(
+            unavailable_after=settings.unavailable_after_seconds,
+            probe_interval=settings.probe_interval_seconds,
+            refresh_interval=settings.refresh_interval_seconds,
+            readiness_policy=settings.readiness_policy,
+        )
+    )
+    metrics = Metrics()
+    metrics.bind(registry)
+    bus = InMemorySubscriptionBus()
+    legacy = LegacyNotifier()
+    feed = ChangeFeed(bus, legacy, settings.debounce_seconds)
+    registry.on_change(feed.on_catalog_change)
+    registry_file = None
+    if upstreams is None and settings.upstreams_file:
+        registry_file = RegistryFile(
+            Path(settings.upstreams_file),
+            registry.apply,
+            metrics.observe_reload,
+            settings.reload_interval_seconds,
+        )
+    initial = list(upstreams) if upstreams is not None else None
+    if initial is None:
+        initial = registry_file.load() if registry_file else packaged_upstreams()
+
+    @contextlib.asynccontextmanager
+    async def run_registry() -> AsyncIterator[None]:
+        await registry.apply(initial)
+        async with anyio.create_task_group() as group:
+            registry.start(group)
+            group.start_soon(feed.run)
+            if registry_file is not None:
+                group.start_soon(registry_file.watch)
+            try:
+                yield
+            finally:
+                group.cancel_scope.cancel()
+        await registry.aclose()
+
+    checks = ReadinessChecks()
+    checks.add("upstreams", registry.check_ready)
+    security = TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=list(settings.allowed_hosts),
+        allowed_origins=list(settings.allowed_origins),
+    )
+
+    def front(sdk_app: Any) -> McpFront:
+        return McpFront(sdk_app, registry, security, metrics, legacy)
+
+    app = build_service_app(
+        build_server(registry, bus),
+        settings,
+        checks=checks,
+        routers=[metrics.router()],
+        lifespan_hooks=[run_registry],
+        wrap_mcp=front,
+    )
+    app.state.registry = registry
+    app.state.change_feed = feed
+    return app

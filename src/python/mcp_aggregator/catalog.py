@@ -1,0 +1,176 @@
+"""One namespace from many upstreams: naming, collisions, deterministic order.
+
+Rules (see docs/aggregator.md):
+- A tool or prompt keeps its upstream's name unless the upstream has a `tool_prefix`, which is
+  prepended as given (`users_` + `get_user_profile`). Nothing is ever renamed silently.
+- Every exposed name must satisfy the MCP tool-name rule: 1 to 128 of A-Z a-z 0-9 _ - . ;
+  an upstream tool whose exposed name breaks it is left out and reported as invalid.
+- Two upstreams exposing the same name is a collision: the name is routed to neither (a call
+  could reach the wrong system), readiness fails, and the message names both owners.
+- Resources keep their URIs (they are already global); two owners of one URI collide too.
+- Lists are sorted by exposed name (resources by URI), so every replica answers the same.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from mcp import types
+
+TOOL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where an exposed name goes: the owning upstream and the name it knows."""
+
+    upstream: str
+    upstream_name: str
+    read_only: bool = False
+    idempotent: bool = False
+
+
+@dataclass(frozen=True)
+class Collision:
+    kind: str  # "tool", "prompt" or "resource"
+    name: str
+    owners: tuple[str, ...]
+
+    def describe(self) -> str:
+        owners = " and ".join(repr(owner) for owner in self.owners)
+        return f"{self.kind} {self.name!r} is exposed by both {owners}; give one a tool_prefix"
+
+
+@dataclass(frozen=True)
+class UpstreamListing:
+    """What one upstream published, with its prefix."""
+
+    prefix: str
+    tools: tuple[types.Tool, ...] = ()
+    prompts: tuple[types.Prompt, ...] = ()
+    resources: tuple[types.Resource, ...] = ()
+    resource_templates: tuple[types.ResourceTemplate, ...] = ()
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The merged namespace at one moment."""
+
+    tools: tuple[types.Tool, ...] = ()
+    prompts: tuple[types.Prompt, ...] = ()
+    resources: tuple[types.Resource, ...] = ()
+    resource_templates: tuple[types.ResourceTemplate, ...] = ()
+    tool_routes: Mapping[str, Route] = field(default_factory=dict)
+    prompt_routes: Mapping[str, Route] = field(default_factory=dict)
+    resource_routes: Mapping[str, Route] = field(default_factory=dict)
+    template_routes: tuple[tuple[str, Route], ...] = ()
+    collisions: tuple[Collision, ...] = ()
+    invalid_names: tuple[str, ...] = ()
+
+    def tool_signature(self) -> tuple[str, ...]:
+        """Changes whenever the tool list a client sees changes (names and definitions)."""
+        return tuple(tool.model_dump_json(by_alias=True) for tool in self.tools)
+
+
+def _hints(tool: types.Tool) -> tuple[bool, bool]:
+    annotations = tool.annotations
+    if annotations is None:
+        return False, False
+    return bool(annotations.read_only_hint), bool(annotations.idempotent_hint)
+
+
+def merge(listings: Mapping[str, UpstreamListing]) -> Catalog:
+    """Merge the listings of every available upstream (keyed by upstream name)."""
+    tool_owners: dict[str, list[tuple[str, types.Tool]]] = {}
+    prompt_owners: dict[str, list[tuple[str, types.Prompt]]] = {}
+    resource_owners: dict[str, list[tuple[str, types.Resource]]] = {}
+    templates: list[tuple[str, types.ResourceTemplate]] = []
+    invalid: list[str] = []
+    for upstream in sorted(listings):
+        listing = listings[upstream]
+        for tool in listing.tools:
+            exposed = listing.prefix + tool.name
+            if not TOOL_NAME.match(exposed):
+                invalid.append(f"{upstream}: tool {exposed!r} is not a valid MCP tool name")
+                continue
+            tool_owners.setdefault(exposed, []).append((upstream, tool))
+        for prompt in listing.prompts:
+            prompt_owners.setdefault(listing.prefix + prompt.name, []).append((upstream, prompt))
+        for resource in listing.resources:
+            resource_owners.setdefault(str(resource.uri), []).append((upstream, resource))
+        templates.extend((upstream, template) for template in listing.resource_templates)
+
+    collisions: list[Collision] = []
+    tools, tool_routes = [], {}
+    for exposed in sorted(tool_owners):
+        owners = tool_owners[exposed]
+        if len(owners) > 1:
+            collisions.append(Collision("tool", exposed, tuple(owner for owner, _ in owners)))
+            continue
+        upstream, tool = owners[0]
+        read_only, idempotent = _hints(tool)
+        tools.append(tool.model_copy(update={"name": exposed}))
+        tool_routes[exposed] = Route(upstream, tool.name, read_only, idempotent)
+    prompts, prompt_routes = [], {}
+    for exposed in sorted(prompt_owners):
+        owners_p = prompt_owners[exposed]
+        if len(owners_p) > 1:
+            collisions.append(Collision("prompt", exposed, tuple(owner for owner, _ in owners_p)))
+            continue
+        upstream, prompt = owners_p[0]
+        prompts.append(prompt.model_copy(update={"name": exposed}))
+        prompt_routes[exposed] = Route(upstream, prompt.name, True, True)
+    resources, resource_routes = [], {}
+    for uri in sorted(resource_owners):
+        owners_r = resource_owners[uri]
+        if len(owners_r) > 1:
+            collisions.append(Collision("resource", uri, tuple(owner for owner, _ in owners_r)))
+            continue
+        upstream, resource = owners_r[0]
+        resources.append(resource)
+        resource_routes[uri] = Route(upstream, uri, True, True)
+    templates.sort(key=lambda item: (str(item[1].uri_template), item[0]))
+    return Catalog(
+        tools=tuple(tools),
+        prompts=tuple(prompts),
+        resources=tuple(resources),
+        resource_templates=tuple(template for _, template in templates),
+        tool_routes=tool_routes,
+        prompt_routes=prompt_routes,
+        resource_routes=resource_routes,
+        template_routes=tuple(
+            (str(template.uri_template), Route(upstream, str(template.uri_template), True, True))
+            for upstream, template in templates
+        ),
+        collisions=tuple(collisions),
+        invalid_names=tuple(invalid),
+    )
+
+
+def template_matches(template: str, uri: str) -> bool:
+    """Whether `uri` fits an RFC 6570 level-1 template like `file:///{path}`."""
+    pattern = "".join(
+        "[^/]+" if part.startswith("{") else re.escape(part)
+        for part in re.split(r"(\{[^}]+\})", template)
+        if part
+    )
+    return re.fullmatch(pattern, uri) is not None
+
+
+def route_resource(catalog: Catalog, uri: str) -> Route | None:
+    """The owner of a resource URI: an exact listed URI first, then the first matching template."""
+    route = catalog.resource_routes.get(uri)
+    if route is not None:
+        return route
+    for template, template_route in catalog.template_routes:
+        if template_matches(template, uri):
+            return Route(template_route.upstream, uri, True, True)
+    return None
+
+
+def describe_problems(catalog: Catalog) -> Iterable[str]:
+    for collision in catalog.collisions:
+        yield collision.describe()
+    yield from catalog.invalid_names

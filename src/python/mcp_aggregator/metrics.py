@@ -1,0 +1,98 @@
+"""Prometheus metrics at `/metrics`: routed requests by tool and outcome, latency, upstreams.
+
+Labels are bounded: `name` is a tool, prompt or resource from the merged catalog (requests for
+unknown names are not counted per name), `upstream` a configured cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from mcp_aggregator.registry import UpstreamRegistry
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+
+
+class _RegistryCollector(Collector):
+    def __init__(self, registry: UpstreamRegistry) -> None:
+        self._registry = registry
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        available = GaugeMetricFamily(
+            "mcp_aggregator_upstream_available",
+            "1 when the upstream's tools are listed and routed, else 0.",
+            labels=["upstream", "health"],
+        )
+        tools = GaugeMetricFamily(
+            "mcp_aggregator_upstream_tools", "Tools the upstream last listed.", labels=["upstream"]
+        )
+        for name, upstream in sorted(self._registry.upstreams.items()):
+            available.add_metric([name, upstream.health.value], 1.0 if upstream.available else 0.0)
+            count = len(upstream.listing.tools) if upstream.listing else 0
+            tools.add_metric([name], float(count))
+        yield available
+        yield tools
+        catalog = self._registry.catalog
+        exposed = GaugeMetricFamily(
+            "mcp_aggregator_catalog_tools", "Tools in the merged namespace."
+        )
+        exposed.add_metric([], float(len(catalog.tools)))
+        yield exposed
+        collisions = GaugeMetricFamily(
+            "mcp_aggregator_catalog_collisions", "Names exposed by more than one upstream."
+        )
+        collisions.add_metric([], float(len(catalog.collisions)))
+        yield collisions
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self._requests = Counter(
+            "mcp_aggregator_requests",
+            "Routed MCP requests (tools/call, prompts/get, resources/read) by outcome: ok, "
+            "tool_error, error, upstream_unavailable, upstream_error, timeout, cancelled.",
+            ["method", "name", "upstream", "outcome"],
+            registry=self.registry,
+        )
+        self._latency = Histogram(
+            "mcp_aggregator_request_duration_seconds",
+            "Time from receiving a routed request to the end of its response.",
+            ["method", "name", "upstream"],
+            buckets=_BUCKETS,
+            registry=self.registry,
+        )
+        self._reloads = Counter(
+            "mcp_aggregator_registry_reloads",
+            "Reloads of the upstream registry file by result (applied, rejected).",
+            ["result"],
+            registry=self.registry,
+        )
+
+    def bind(self, registry: UpstreamRegistry) -> None:
+        self.registry.register(_RegistryCollector(registry))
+
+    def observe_call(
+        self, method: str, name: str, upstream: str, outcome: str, seconds: float
+    ) -> None:
+        self._requests.labels(method, name, upstream, outcome).inc()
+        self._latency.labels(method, name, upstream).observe(seconds)
+
+    def observe_reload(self, result: str) -> None:
+        self._reloads.labels(result).inc()
+
+    def router(self) -> APIRouter:
+        router = APIRouter()
+
+        @router.get("/metrics", include_in_schema=False)
+        async def metrics() -> Response:
+            return Response(generate_latest(self.registry), media_type=CONTENT_TYPE)
+
+        return router

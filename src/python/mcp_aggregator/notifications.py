@@ -1,0 +1,147 @@
+"""Telling the aggregator's own clients that the merged lists changed, in both generations.
+
+Changes are debounced: a burst of upstream changes (a rolling deploy, a config reload) becomes
+one notification per kind after `debounce` seconds of quiet.
+
+- 2026-07-28 clients listen with `subscriptions/listen`; events go through the SDK's
+  subscription bus to their streams.
+- 2025-11-25 clients hold a GET stream (see `front.McpFront`, stateless sessions); each gets
+  `notifications/<kind>/list_changed` as an SSE event. Idle streams get an SSE comment every
+  15 s so proxies keep them open.
+
+Each replica notifies its own listeners; every replica watches the same upstreams, so all of
+them see (and announce) the same changes without sharing state.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+
+import anyio
+from anyio.streams.memory import MemoryObjectSendStream
+from mcp.server.subscriptions import (
+    PromptsListChanged,
+    ResourcesListChanged,
+    ServerEvent,
+    SubscriptionBus,
+    ToolsListChanged,
+)
+from starlette.types import Receive, Scope, Send
+
+from mcp_aggregator.catalog import Catalog
+
+logger = logging.getLogger(__name__)
+
+KEEPALIVE_SECONDS = 15.0
+_EVENTS: dict[str, ServerEvent] = {
+    "tools": ToolsListChanged(),
+    "prompts": PromptsListChanged(),
+    "resources": ResourcesListChanged(),
+}
+
+
+def changed_kinds(old: Catalog, new: Catalog) -> set[str]:
+    kinds = set()
+    if old.tool_signature() != new.tool_signature():
+        kinds.add("tools")
+    if old.prompts != new.prompts:
+        kinds.add("prompts")
+    if old.resources != new.resources or old.resource_templates != new.resource_templates:
+        kinds.add("resources")
+    return kinds
+
+
+class LegacyNotifier:
+    """The GET streams of 2025-11-25 clients on this replica."""
+
+    def __init__(self) -> None:
+        self._streams: set[MemoryObjectSendStream[bytes]] = set()
+
+    @property
+    def listeners(self) -> int:
+        return len(self._streams)
+
+    def publish(self, kind: str) -> None:
+        message = {"jsonrpc": "2.0", "method": f"notifications/{kind}/list_changed"}
+        event = f"event: message\ndata: {json.dumps(message)}\n\n".encode()
+        for stream in list(self._streams):
+            try:
+                stream.send_nowait(event)
+            except (anyio.WouldBlock, anyio.BrokenResourceError, anyio.ClosedResourceError):
+                self._streams.discard(stream)
+
+    async def stream(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one GET stream until the client goes away."""
+        sender, receiver = anyio.create_memory_object_stream[bytes](max_buffer_size=64)
+        self._streams.add(sender)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"text/event-stream"),
+                    (b"cache-control", b"no-cache, no-transform"),
+                    (b"x-accel-buffering", b"no"),
+                ],
+            }
+        )
+
+        async def watch_disconnect(group: anyio.abc.TaskGroup) -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            group.cancel_scope.cancel()
+
+        async def relay() -> None:
+            while True:
+                event = b": keep-alive\n\n"
+                with anyio.move_on_after(KEEPALIVE_SECONDS):
+                    event = await receiver.receive()
+                await send({"type": "http.response.body", "body": event, "more_body": True})
+
+        try:
+            async with anyio.create_task_group() as group:
+                group.start_soon(watch_disconnect, group)
+                group.start_soon(relay)
+        except OSError:
+            pass  # the client closed the connection mid-write
+        finally:
+            self._streams.discard(sender)
+            sender.close()
+            receiver.close()
+
+
+class ChangeFeed:
+    """Collects catalog changes and announces them, debounced, to both kinds of client."""
+
+    def __init__(self, bus: SubscriptionBus, legacy: LegacyNotifier, debounce: float) -> None:
+        self._bus = bus
+        self._legacy = legacy
+        self._debounce = debounce
+        self._pending: set[str] = set()
+        self._changed = anyio.Event()
+        self.announced: Counter[str] = Counter()
+
+    def on_catalog_change(self, old: Catalog, new: Catalog) -> None:
+        kinds = changed_kinds(old, new)
+        if kinds:
+            self._pending |= kinds
+            self._changed.set()
+
+    async def run(self) -> None:
+        while True:
+            await self._changed.wait()
+            # Quiet period: restart the wait while changes keep coming.
+            while True:
+                self._changed = anyio.Event()
+                with anyio.move_on_after(self._debounce) as quiet:
+                    await self._changed.wait()
+                if quiet.cancelled_caught:
+                    break
+            kinds, self._pending = sorted(self._pending), set()
+            for kind in kinds:
+                logger.info("announcing %s list change", kind)
+                await self._bus.publish(_EVENTS[kind])
+                self._legacy.publish(kind)
+                self.announced[kind] += 1

@@ -1,0 +1,256 @@
+"""The live set of upstreams and the merged catalog, kept fresh in the background.
+
+- `apply()` reconciles the configured upstreams (start new, drop removed, replace changed).
+- Probe loop (every second): a light ping of healthy upstreams every `probe_interval`, a full
+  listing fetch of the others; a failed call wakes it at once.
+- Refresh loop: a full listing fetch of every healthy upstream every `refresh_interval`.
+- Listen loops: for upstreams that speak 2026-07-28, a `subscriptions/listen` stream; each
+  list-changed event triggers a refetch of that upstream.
+- The merged catalog is rebuilt after any change; when what clients see changes, one
+  notification goes out after `debounce` seconds of quiet (see `ChangeFeed`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import anyio
+from anyio.abc import TaskGroup
+from mcp.client.subscriptions import ListenNotSupportedError
+from mcp.shared.exceptions import MCPError
+
+from mcp_aggregator.catalog import Catalog, Route, describe_problems, merge
+from mcp_aggregator.config import UpstreamConfig
+from mcp_aggregator.upstream import Health, Upstream, describe_error
+
+logger = logging.getLogger(__name__)
+
+CatalogListener = Callable[[Catalog, Catalog], None]
+"""Called with (old, new) whenever the merged catalog is rebuilt with a difference."""
+
+
+@dataclass(frozen=True)
+class RegistrySettings:
+    unavailable_after: float = 10.0
+    probe_interval: float = 5.0
+    refresh_interval: float = 60.0
+    readiness_policy: str = "any"  # "any" upstream available, or "all"
+
+
+@dataclass(frozen=True)
+class Unavailable:
+    """A call's target is known but its upstream is down."""
+
+    upstream: str
+    error: str | None
+    down_for: float
+
+
+class UpstreamRegistry:
+    def __init__(self, settings: RegistrySettings) -> None:
+        self.settings = settings
+        self.upstreams: dict[str, Upstream] = {}
+        self.catalog = Catalog()
+        self._listeners: list[CatalogListener] = []
+        self._wake = anyio.Event()
+        self._task_group: TaskGroup | None = None
+        self._listen_scopes: dict[str, anyio.CancelScope] = {}
+
+    def on_change(self, listener: CatalogListener) -> None:
+        self._listeners.append(listener)
+
+    # -- configuration -----------------------------------------------------------------------
+
+    async def apply(self, configs: Sequence[UpstreamConfig]) -> None:
+        """Make the configured upstreams the live set, fetching new ones' listings now."""
+        wanted = {config.name: config for config in configs}
+        for name in list(self.upstreams):
+            if name not in wanted or self.upstreams[name].config != wanted[name]:
+                await self._remove(name)
+        added = [
+            Upstream(config, unavailable_after=self.settings.unavailable_after)
+            for name, config in wanted.items()
+            if name not in self.upstreams
+        ]
+        for upstream in added:
+            self.upstreams[upstream.name] = upstream
+            logger.info("upstream %s at %s", upstream.name, upstream.config.url)
+        async with anyio.create_task_group() as group:
+            for upstream in added:
+                group.start_soon(upstream.refresh)
+        for upstream in added:
+            self._start_listening(upstream)
+        self.rebuild()
+
+    async def _remove(self, name: str) -> None:
+        upstream = self.upstreams.pop(name)
+        scope = self._listen_scopes.pop(name, None)
+        if scope is not None:
+            scope.cancel()
+        await upstream.aclose()
+        logger.info("upstream %s removed", name)
+
+    # -- the merged catalog ------------------------------------------------------------------
+
+    def rebuild(self) -> None:
+        listings = {
+            name: upstream.listing
+            for name, upstream in self.upstreams.items()
+            if upstream.available and upstream.listing is not None
+        }
+        old, new = self.catalog, merge(listings)
+        self.catalog = new
+        for problem in describe_problems(new):
+            if problem not in set(describe_problems(old)):
+                logger.error("catalog problem: %s", problem)
+        if new != old:
+            for listener in self._listeners:
+                listener(old, new)
+
+    def route_tool(self, name: str) -> tuple[Route, Upstream] | Unavailable | None:
+        route = self.catalog.tool_routes.get(name)
+        if route is not None:
+            upstream = self.upstreams.get(route.upstream)
+            if upstream is not None:
+                return route, upstream
+        return self._unavailable_owner(name)
+
+    def route(self, route: Route | None) -> Upstream | None:
+        return None if route is None else self.upstreams.get(route.upstream)
+
+    def _unavailable_owner(self, tool_name: str) -> Unavailable | None:
+        """The down upstream that last listed `tool_name`, so the error can name it."""
+        for upstream in self.upstreams.values():
+            if upstream.available or upstream.listing is None:
+                continue
+            prefix = upstream.config.tool_prefix
+            if any(prefix + tool.name == tool_name for tool in upstream.listing.tools):
+                down_for = time.monotonic() - (upstream.failing_since or time.monotonic())
+                return Unavailable(upstream.name, upstream.last_error, down_for)
+        return None
+
+    def report_call_failure(self, upstream: Upstream, error: str) -> None:
+        """A forwarded call could not reach `upstream`: record it and probe at once."""
+        if upstream.record_failure(error):
+            self.rebuild()
+        self._wake.set()
+
+    # -- readiness ---------------------------------------------------------------------------
+
+    async def check_ready(self) -> None:
+        """Readiness: no name collisions, and the policy's upstreams available.
+
+        Raises:
+            RuntimeError: naming the collisions or the unavailable upstreams.
+        """
+        problems = [collision.describe() for collision in self.catalog.collisions]
+        unavailable = sorted(
+            f"{name} ({upstream.health.value}{': ' + upstream.last_error if upstream.last_error else ''})"
+            for name, upstream in self.upstreams.items()
+            if not upstream.available
+        )
+        available = len(self.upstreams) - len(unavailable)
+        if self.settings.readiness_policy == "all" and unavailable:
+            problems.append("unavailable upstreams: " + ", ".join(unavailable))
+        elif available == 0:
+            problems.append(
+                "no upstream available: " + (", ".join(unavailable) or "none configured")
+            )
+        if problems:
+            raise RuntimeError("; ".join(problems))
+
+    # -- background work ---------------------------------------------------------------------
+
+    def start(self, group: TaskGroup) -> None:
+        self._task_group = group
+        group.start_soon(self._probe_loop)
+        group.start_soon(self._refresh_loop)
+        for upstream in self.upstreams.values():
+            self._start_listening(upstream)
+
+    async def aclose(self) -> None:
+        for name in list(self.upstreams):
+            await self._remove(name)
+
+    async def _probe_loop(self) -> None:
+        last_ping: dict[str, float] = {}
+        while True:
+            with anyio.move_on_after(1.0):
+                await self._wake.wait()
+            self._wake = anyio.Event()
+            now = time.monotonic()
+            changed = False
+
+            async def probe(upstream: Upstream, now: float) -> None:
+                nonlocal changed
+                if upstream.health is Health.UP:
+                    if now - last_ping.get(upstream.name, 0.0) < self.settings.probe_interval:
+                        return
+                    last_ping[upstream.name] = now
+                    moved = await upstream.ping()
+                else:
+                    moved = await upstream.refresh()
+                # Not `changed |= await ...`: that reads `changed` before the await and would
+                # overwrite what a concurrent probe set meanwhile.
+                if moved:
+                    changed = True
+
+            async with anyio.create_task_group() as group:
+                for upstream in list(self.upstreams.values()):
+                    group.start_soon(probe, upstream, now)
+            if changed:
+                self.rebuild()
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await anyio.sleep(self.settings.refresh_interval)
+            await self.refresh_all()
+
+    async def refresh_all(self) -> None:
+        async with anyio.create_task_group() as group:
+            for upstream in list(self.upstreams.values()):
+                group.start_soon(upstream.refresh)
+        self.rebuild()
+
+    def _start_listening(self, upstream: Upstream) -> None:
+        if self._task_group is None or upstream.name in self._listen_scopes:
+            return
+        scope = anyio.CancelScope()
+        self._listen_scopes[upstream.name] = scope
+        self._task_group.start_soon(self._listen, upstream, scope)
+
+    async def _listen(self, upstream: Upstream, scope: anyio.CancelScope) -> None:
+        """Follow the upstream's list-changed events while it is up (2026-07-28 upstreams)."""
+        with scope:
+            while upstream.listen_supported is not False:
+                if upstream.health is not Health.UP or upstream.connect_mode in ("auto", "legacy"):
+                    await anyio.sleep(1.0)
+                    continue
+                try:
+                    async with (
+                        upstream.client() as client,
+                        client.listen(
+                            tools_list_changed=True,
+                            prompts_list_changed=True,
+                            resources_list_changed=True,
+                        ) as subscription,
+                    ):
+                        upstream.listen_supported = True
+                        async for _event in subscription:
+                            logger.info("upstream %s says its lists changed", upstream.name)
+                            await upstream.refresh()
+                            self.rebuild()
+                except (ListenNotSupportedError, MCPError) as exc:
+                    if isinstance(exc, ListenNotSupportedError) or "not found" in str(exc).lower():
+                        logger.info(
+                            "upstream %s cannot be listened to; polling only", upstream.name
+                        )
+                        upstream.listen_supported = False
+                        return
+                    await anyio.sleep(2.0)
+                except Exception as exc:  # noqa: BLE001 - a dropped stream is re-opened
+                    logger.debug("listen to %s ended: %s", upstream.name, describe_error(exc))
+                    await anyio.sleep(2.0)

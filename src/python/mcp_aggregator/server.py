@@ -1,0 +1,74 @@
+"""The aggregator's own MCP server: the merged lists, and subscriptions to their changes.
+
+Routed requests (`tools/call`, `prompts/get`, `resources/read`) never reach these handlers:
+`front.McpFront` forwards them. The handlers below for those methods answer only requests the
+front cannot route, i.e. JSON-RPC batches, which the current protocol versions do not allow.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcp import types
+from mcp.server.lowlevel import Server
+from mcp.server.subscriptions import ListenHandler, SubscriptionBus
+from mcp.shared.exceptions import MCPError
+
+from mcp_aggregator import VERSION
+from mcp_aggregator.registry import UpstreamRegistry
+
+INSTRUCTIONS = (
+    "One endpoint for the company's internal systems: the tools of every connected domain "
+    "(directory, tickets, analytics data) under one namespace. Tool errors carry a code in "
+    "structuredContent.error.code; upstream_unavailable means that domain is down for now."
+)
+_UNROUTABLE = "routed requests must be single JSON-RPC requests (batches are not supported)"
+
+
+def build_server(registry: UpstreamRegistry, bus: SubscriptionBus) -> Server[Any]:
+    async def list_tools(
+        ctx: Any, params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=list(registry.catalog.tools))
+
+    async def list_prompts(
+        ctx: Any, params: types.PaginatedRequestParams | None
+    ) -> types.ListPromptsResult:
+        return types.ListPromptsResult(prompts=list(registry.catalog.prompts))
+
+    async def list_resources(
+        ctx: Any, params: types.PaginatedRequestParams | None
+    ) -> types.ListResourcesResult:
+        return types.ListResourcesResult(resources=list(registry.catalog.resources))
+
+    async def list_templates(
+        ctx: Any, params: types.PaginatedRequestParams | None
+    ) -> types.ListResourceTemplatesResult:
+        return types.ListResourceTemplatesResult(
+            resource_templates=list(registry.catalog.resource_templates)
+        )
+
+    async def unroutable_call(
+        ctx: Any, params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        return types.CallToolResult(
+            content=[types.TextContent(type="text", text=f"invalid_request: {_UNROUTABLE}")],
+            is_error=True,
+        )
+
+    async def unroutable(ctx: Any, params: Any) -> Any:
+        raise MCPError(code=types.INVALID_REQUEST, message=_UNROUTABLE)
+
+    return Server(
+        "mcp-aggregator",
+        version=VERSION,
+        instructions=INSTRUCTIONS,
+        on_list_tools=list_tools,
+        on_call_tool=unroutable_call,
+        on_list_prompts=list_prompts,
+        on_get_prompt=unroutable,
+        on_list_resources=list_resources,
+        on_list_resource_templates=list_templates,
+        on_read_resource=unroutable,
+        on_subscriptions_listen=ListenHandler(bus),
+    )

@@ -1,0 +1,42 @@
+"""Settings of the aggregator (environment prefix `MCP_AGGREGATOR_`)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from mcp_common.settings import ServiceSettings
+
+
+class AggregatorSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="MCP_AGGREGATOR_", extra="ignore", frozen=True)
+
+    service_name: str = "mcp-aggregator"
+    port: int = Field(default=8000, ge=0, le=65535)
+    upstreams_file: str | None = Field(
+        default=None,
+        description="Envoy v3 bootstrap file listing the upstream clusters; re-read when it "
+        "changes. Unset: the packaged local registry (domain servers on 127.0.0.1:8101-8103).",
+    )
+    readiness_policy: Literal["any", "all"] = Field(
+        default="any", description="Ready when any upstream is available, or only when all are."
+    )
+    unavailable_after_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="Grace period before a failing upstream's tools are withdrawn.",
+    )
+    probe_interval_seconds: float = Field(
+        default=5.0, gt=0, description="Liveness ping of healthy upstreams."
+    )
+    refresh_interval_seconds: float = Field(
+        default=60.0, gt=0, description="Full re-list of every upstream."
+    )
+    debounce_seconds: float = Field(
+        default=0.5, ge=0, description="Quiet time before announcing list changes."
+    )
+    reload_interval_seconds: float = Field(
+        default=2.0, gt=0, description="How often the registry file is checked."
+    )

@@ -1,0 +1,213 @@
+"""One upstream MCP server: its pooled connections, its health, and its last good listing.
+
+Health is a small state machine driven by probes and by failed calls:
+
+    unknown --ok--> up --failure--> suspect --failing for `unavailable_after`--> down
+                     ^                 |                                         |
+                     +------ok---------+-----------------ok----------------------+
+
+`up` and `suspect` upstreams are listed and routed (a suspect one may be a blip: its calls are
+still tried). A `down` one is left out of the merged lists and calls to its remembered tools fail
+at once with an error naming it; it is probed every second and comes back on the first success.
+The grace period is what keeps a flapping upstream from causing a storm of list changes.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import anyio
+import httpx
+from mcp import Client
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+
+from mcp_aggregator.catalog import UpstreamListing
+from mcp_aggregator.config import UpstreamConfig
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class Health(enum.Enum):
+    UNKNOWN = "unknown"
+    UP = "up"
+    SUSPECT = "suspect"
+    DOWN = "down"
+
+
+def describe_error(exc: BaseException) -> str:
+    """A short, secret-free description of why an upstream could not be reached."""
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, httpx.ConnectError):
+        return "connection refused or unreachable"
+    if isinstance(exc, BaseExceptionGroup):
+        return "; ".join(describe_error(inner) for inner in exc.exceptions[:3])
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}"[:200] if text else type(exc).__name__
+
+
+async def _all_pages(
+    fetch: Callable[[str | None], Awaitable[Any]], attribute: str
+) -> tuple[Any, ...]:
+    items: list[Any] = []
+    cursor: str | None = None
+    for _ in range(100):  # a server that pages forever is cut off, not followed
+        page = await fetch(cursor)
+        items.extend(getattr(page, attribute))
+        cursor = page.next_cursor
+        if not cursor:
+            break
+    return tuple(items)
+
+
+class Upstream:
+    """An upstream MCP server as the aggregator sees it. Create, `probe()`, and `aclose()`."""
+
+    def __init__(self, config: UpstreamConfig, *, unavailable_after: float) -> None:
+        self.config = config
+        self.unavailable_after = unavailable_after
+        self.http = httpx.AsyncClient(
+            timeout=httpx.Timeout(config.call_timeout, connect=config.connect_timeout),
+            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
+        )
+        self.health = Health.UNKNOWN
+        self.listing: UpstreamListing | None = None
+        self.last_error: str | None = None
+        self.failing_since: float | None = None
+        self.changed_at = time.monotonic()
+        self.listen_supported: bool | None = None
+        self._mode = "auto"
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def available(self) -> bool:
+        """Listed and routed: healthy, or within the grace period of a failure."""
+        return self.health in (Health.UP, Health.SUSPECT) and self.listing is not None
+
+    @property
+    def connect_mode(self) -> str:
+        """The `mcp.Client` mode learned from this upstream (a modern version, or legacy)."""
+        return self._mode
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def refresh(self) -> bool:
+        """Fetch the upstream's tools, prompts and resources; True if availability changed."""
+        try:
+            with anyio.fail_after(self.config.list_timeout):
+                listing = await self._fetch_listing()
+        except Exception as exc:  # noqa: BLE001 - any failure is a health signal, recorded
+            return self.record_failure(describe_error(exc))
+        self.listing = listing
+        return self.record_success()
+
+    async def ping(self) -> bool:
+        """A light liveness probe over the pooled connections; True if availability changed.
+
+        Any HTTP answer below 500 proves the server is serving (a stateless server may answer a
+        bare ping with 400 under a newer protocol: it is alive all the same).
+        """
+        body = {"jsonrpc": "2.0", "id": "aggregator-probe", "method": "ping"}
+        headers = {
+            "Accept": "application/json, text/event-stream",
+            "MCP-Protocol-Version": HANDSHAKE_PROTOCOL_VERSIONS[-1],
+        }
+        try:
+            with anyio.fail_after(self.config.list_timeout):
+                response = await self.http.post(self.config.url, json=body, headers=headers)
+                await response.aread()
+        except Exception as exc:  # noqa: BLE001 - any failure is a health signal, recorded
+            return self.record_failure(describe_error(exc))
+        if response.status_code >= 500:
+            return self.record_failure(f"HTTP {response.status_code}")
+        return self.record_success()
+
+    def record_failure(self, error: str) -> bool:
+        """Note a failed probe or call; True when this moves the upstream out of the listing."""
+        now = time.monotonic()
+        self.last_error = error
+        was_available = self.available
+        if self.health in (Health.UP, Health.UNKNOWN):
+            self.health = Health.SUSPECT if self.health is Health.UP else Health.DOWN
+            self.failing_since = now
+            logger.warning(
+                "upstream %s failing: %s", self.name, error, extra={"upstream": self.name}
+            )
+        elif self.health is Health.SUSPECT and self.failing_since is not None:
+            if now - self.failing_since >= self.unavailable_after:
+                self.health = Health.DOWN
+                logger.error(
+                    "upstream %s unavailable after %.0fs: %s",
+                    self.name,
+                    now - self.failing_since,
+                    error,
+                    extra={"upstream": self.name},
+                )
+        if self.health is Health.DOWN and self.failing_since is None:
+            self.failing_since = now
+        changed = was_available != self.available
+        if changed:
+            self.changed_at = now
+        return changed
+
+    def record_success(self) -> bool:
+        was_available = self.available
+        if self.health is not Health.UP:
+            logger.info("upstream %s is up", self.name, extra={"upstream": self.name})
+        self.health = Health.UP
+        self.failing_since = None
+        self.last_error = None
+        changed = was_available != self.available
+        if changed:
+            self.changed_at = time.monotonic()
+        return changed
+
+    def client(self) -> Client:
+        """An MCP client for control-plane calls (listing, listening), in the learned mode."""
+        return Client(
+            self.config.url, mode=self._mode, read_timeout_seconds=self.config.list_timeout
+        )
+
+    async def _fetch_listing(self) -> UpstreamListing:
+        async with self.client() as client:
+            if self._mode == "auto":
+                version = client.protocol_version
+                self._mode = "legacy" if version in HANDSHAKE_PROTOCOL_VERSIONS else version
+            capabilities = client.server_capabilities
+            tools = await _all_pages(lambda c: client.list_tools(cursor=c), "tools")
+            prompts: tuple[Any, ...] = ()
+            resources: tuple[Any, ...] = ()
+            templates: tuple[Any, ...] = ()
+            if capabilities.prompts is not None:
+                prompts = await _all_pages(lambda c: client.list_prompts(cursor=c), "prompts")
+            if capabilities.resources is not None:
+                resources = await _all_pages(lambda c: client.list_resources(cursor=c), "resources")
+                templates = await _all_pages(
+                    lambda c: client.list_resource_templates(cursor=c), "resource_templates"
+                )
+        return UpstreamListing(
+            prefix=self.config.tool_prefix,
+            tools=tools,
+            prompts=prompts,
+            resources=resources,
+            resource_templates=templates,
+        )
+
+    def status(self) -> dict[str, Any]:
+        """For readiness and logs."""
+        body: dict[str, Any] = {"health": self.health.value, "url": self.config.url}
+        if self.listing is not None:
+            body["tools"] = len(self.listing.tools)
+        if self.last_error:
+            body["error"] = self.last_error
+        return body
