@@ -1,0 +1,195 @@
+"""Start the services as child processes, wait until each is ready, stop them together."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    module: str
+    port: int
+    env_prefix: str
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+DOMAIN_SERVICES: tuple[Service, ...] = (
+    Service("users", "mcp_users", 8101, "MCP_USERS_"),
+    Service("tickets", "mcp_tickets", 8102, "MCP_TICKETS_"),
+    Service("data", "mcp_data", 8103, "MCP_DATA_"),
+)
+AGGREGATOR = Service("aggregator", "mcp_aggregator", 8000, "MCP_AGGREGATOR_")
+
+
+def registry_document(domains: Sequence[Service]) -> dict[str, object]:
+    """The aggregator's upstream registry (Envoy v3 clusters) for `domains` on 127.0.0.1."""
+    clusters = [
+        {
+            "name": service.name,
+            "connect_timeout": "1s",
+            "type": "STATIC",
+            "load_assignment": {
+                "cluster_name": service.name,
+                "endpoints": [
+                    {
+                        "lb_endpoints": [
+                            {
+                                "endpoint": {
+                                    "address": {
+                                        "socket_address": {
+                                            "address": "127.0.0.1",
+                                            "port_value": service.port,
+                                        }
+                                    }
+                                }
+                            }
+                        ]
+                    }
+                ],
+            },
+            "metadata": {"filter_metadata": {"mcp.aggregator": {"path": "/mcp"}}},
+        }
+        for service in domains
+    ]
+    return {"static_resources": {"clusters": clusters}}
+
+
+class StackError(Exception):
+    """The stack could not start; the message says which service and why."""
+
+
+@dataclass
+class Running:
+    service: Service
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def start(
+    services: Sequence[Service], log_dir: Path, extra_env: dict[str, str] | None = None
+) -> list[Running]:
+    """Start each service (in order) and return once all answer /health/ready.
+
+    Each service runs as `python -m <module>` with this interpreter and `sys.path` (so it works
+    from a PEX, a venv or a test), its port set through its own environment prefix.
+
+    Raises:
+        StackError: a port is taken, a service exited, or one was not ready in time; the
+            services already started are stopped first.
+    """
+    log_dir.mkdir(parents=True, exist_ok=True)
+    taken = [s for s in services if not _port_free(s.port)]
+    if taken:
+        names = ", ".join(f"{s.name} ({s.port})" for s in taken)
+        raise StackError(
+            f"port already in use: {names}; stop what holds it, or a stack already running"
+        )
+    running: list[Running] = []
+    try:
+        for service in services:
+            log_path = log_dir / f"{service.name}.log"
+            running.append(launch(service, log_path, extra_env))
+        for item in running:
+            _wait_ready(item)
+    except BaseException:
+        stop(running)
+        raise
+    return running
+
+
+def launch(service: Service, log_path: Path, extra_env: dict[str, str] | None = None) -> Running:
+    """Start one service process (not waiting for it), its output appended to `log_path`."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(path for path in sys.path if path),
+        f"{service.env_prefix}PORT": str(service.port),
+        **(extra_env or {}),
+    }
+    with log_path.open("ab") as log:
+        # Our own interpreter and module, never input from outside.
+        command = [sys.executable, "-m", service.module]
+        process = subprocess.Popen(command, stdout=log, stderr=log, env=env)  # noqa: S603
+    return Running(service, process, log_path)
+
+
+def wait_ready(item: Running, timeout: float = 60.0) -> None:
+    """Block until `item` answers /health/ready with 200.
+
+    Raises:
+        StackError: it exited, or was not ready within `timeout` seconds.
+    """
+    _wait_ready(item, timeout)
+
+
+def _wait_ready(item: Running, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    last = "no answer yet"
+    while time.monotonic() < deadline:
+        code = item.process.poll()
+        if code is not None:
+            raise StackError(
+                f"{item.service.name} exited with code {code}; last log lines "
+                f"({item.log_path}):\n{_tail(item.log_path)}"
+            )
+        try:
+            response = httpx.get(f"{item.service.url}/health/ready", timeout=2)
+            if response.status_code == 200:
+                return
+            last = response.text
+        except httpx.HTTPError as exc:
+            last = type(exc).__name__
+        time.sleep(0.2)
+    raise StackError(f"{item.service.name} was not ready within {timeout:g}s: {last}")
+
+
+def stop(running: Sequence[Running], timeout: float = 10.0) -> None:
+    """SIGTERM every process (reverse order), then SIGKILL what is left after `timeout`."""
+    for item in reversed(running):
+        if item.process.poll() is None:
+            item.process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for item in running:
+        remaining = max(0.1, deadline - time.monotonic())
+        try:
+            item.process.wait(remaining)
+        except subprocess.TimeoutExpired:
+            item.process.kill()
+            item.process.wait()
+
+
+def client_config(url: str) -> str:
+    """A ready-to-paste `mcp.json` for MCP clients (VS Code, Claude Desktop, Cursor...)."""
+    return json.dumps({"mcpServers": {"mcp-platform": {"type": "http", "url": url}}}, indent=2)
