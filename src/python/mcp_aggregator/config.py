@@ -135,6 +135,27 @@ def parse_upstreams(document: Any) -> list[UpstreamConfig]:
     return upstreams
 
 
+def envoy_cluster(name: str, address: str, port: int, **mcp: Any) -> dict[str, Any]:
+    """One registry entry in the form this module reads (and Envoy runs): a STATIC cluster
+    with one endpoint, and `mcp` as its `mcp.aggregator` metadata (path defaults to /mcp)."""
+    endpoint = {"address": {"socket_address": {"address": address, "port_value": port}}}
+    return {
+        "name": name,
+        "connect_timeout": "1s",
+        "type": "STATIC",
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [{"lb_endpoints": [{"endpoint": endpoint}]}],
+        },
+        "metadata": {"filter_metadata": {METADATA_KEY: {"path": "/mcp", **mcp}}},
+    }
+
+
+def envoy_bootstrap(clusters: list[dict[str, Any]]) -> dict[str, Any]:
+    """A registry document holding `clusters`."""
+    return {"static_resources": {"clusters": clusters}}
+
+
 def load_upstreams(path: Path) -> list[UpstreamConfig]:
     """Read and validate the registry file.
 

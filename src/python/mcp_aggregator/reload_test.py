@@ -13,6 +13,7 @@ import yaml
 from mcp import Client, types
 
 from mcp_aggregator.app import build_app
+from mcp_aggregator.config import envoy_bootstrap, envoy_cluster
 from mcp_aggregator.conftest import build_upstream
 from mcp_aggregator.settings import AggregatorSettings
 from mcp_common.testing import serve
@@ -27,38 +28,10 @@ FAST: dict[str, Any] = {
 }
 
 
-def registry(upstreams: dict[str, str], **meta: Any) -> dict[str, Any]:
-    clusters = []
-    for name, url in upstreams.items():
-        port = int(url.rsplit(":", 1)[1])
-        clusters.append(
-            {
-                "name": name,
-                "connect_timeout": "1s",
-                "type": "STATIC",
-                "load_assignment": {
-                    "cluster_name": name,
-                    "endpoints": [
-                        {
-                            "lb_endpoints": [
-                                {
-                                    "endpoint": {
-                                        "address": {
-                                            "socket_address": {
-                                                "address": "127.0.0.1",
-                                                "port_value": port,
-                                            }
-                                        }
-                                    }
-                                }
-                            ]
-                        }
-                    ],
-                },
-                "metadata": {"filter_metadata": {"mcp.aggregator": {"path": "/mcp", **meta}}},
-            }
-        )
-    return {"static_resources": {"clusters": clusters}}
+def registry(upstreams: dict[str, str]) -> dict[str, Any]:
+    return envoy_bootstrap(
+        [envoy_cluster(name, "127.0.0.1", int(url.rsplit(":", 1)[1])) for name, url in upstreams.items()]
+    )
 
 
 async def _names(url: str) -> set[str]:

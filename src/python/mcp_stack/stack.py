@@ -14,6 +14,8 @@ from pathlib import Path
 
 import httpx
 
+from mcp_aggregator.config import envoy_bootstrap, envoy_cluster
+
 
 @dataclass(frozen=True)
 class Service:
@@ -37,35 +39,7 @@ AGGREGATOR = Service("aggregator", "mcp_aggregator", 8000, "MCP_AGGREGATOR_")
 
 def registry_document(domains: Sequence[Service]) -> dict[str, object]:
     """The aggregator's upstream registry (Envoy v3 clusters) for `domains` on 127.0.0.1."""
-    clusters = [
-        {
-            "name": service.name,
-            "connect_timeout": "1s",
-            "type": "STATIC",
-            "load_assignment": {
-                "cluster_name": service.name,
-                "endpoints": [
-                    {
-                        "lb_endpoints": [
-                            {
-                                "endpoint": {
-                                    "address": {
-                                        "socket_address": {
-                                            "address": "127.0.0.1",
-                                            "port_value": service.port,
-                                        }
-                                    }
-                                }
-                            }
-                        ]
-                    }
-                ],
-            },
-            "metadata": {"filter_metadata": {"mcp.aggregator": {"path": "/mcp"}}},
-        }
-        for service in domains
-    ]
-    return {"static_resources": {"clusters": clusters}}
+    return envoy_bootstrap([envoy_cluster(s.name, "127.0.0.1", s.port) for s in domains])
 
 
 class StackError(Exception):
