@@ -231,7 +231,7 @@ class UpstreamRegistry:
                     continue
                 try:
                     async with (
-                        upstream.client() as client,
+                        upstream.client(streaming=True) as client,
                         client.listen(
                             tools_list_changed=True,
                             prompts_list_changed=True,

@@ -11,9 +11,11 @@ import httpx
 import pytest
 import yaml
 from mcp import Client, types
+from mcp.server.mcpserver import MCPServer
+from mcp.server.subscriptions import InMemorySubscriptionBus, ToolsListChanged
 
 from mcp_aggregator.app import build_app
-from mcp_aggregator.config import envoy_bootstrap, envoy_cluster
+from mcp_aggregator.config import UpstreamConfig, envoy_bootstrap, envoy_cluster
 from mcp_aggregator.conftest import build_upstream
 from mcp_aggregator.settings import AggregatorSettings
 from mcp_common.testing import serve
@@ -30,7 +32,10 @@ FAST: dict[str, Any] = {
 
 def registry(upstreams: dict[str, str]) -> dict[str, Any]:
     return envoy_bootstrap(
-        [envoy_cluster(name, "127.0.0.1", int(url.rsplit(":", 1)[1])) for name, url in upstreams.items()]
+        [
+            envoy_cluster(name, "127.0.0.1", int(url.rsplit(":", 1)[1]))
+            for name, url in upstreams.items()
+        ]
     )
 
 
@@ -138,3 +143,32 @@ async def test_list_changes_reach_2026_listeners_and_2025_get_streams(tmp_path: 
     assert any(
         isinstance(n, types.ToolListChangedNotification) for n in sdk_legacy_events
     ), "the SDK's own 2025-11-25 client hears it over its GET stream"
+
+
+async def test_an_upstreams_own_list_change_is_followed_over_subscriptions_listen() -> None:
+    bus = InMemorySubscriptionBus()
+    upstream = MCPServer("growing", subscriptions=bus)
+
+    @upstream.tool(name="first")
+    async def first() -> str:
+        return "first"
+
+    settings = AggregatorSettings(**{**FAST, "refresh_interval_seconds": 300.0})
+    async with (
+        serve(upstream.streamable_http_app(stateless_http=True)) as upstream_url,
+        serve(build_app(settings, [UpstreamConfig("growing", f"{upstream_url}/mcp")])) as url,
+    ):
+        assert await _names(url) == {"first"}
+        # Idle longer than the control-plane read timeout: the listen stream must survive it.
+        await anyio.sleep(6)
+
+        async def late() -> str:
+            return "late"
+
+        upstream.add_tool(late, name="late")
+        await bus.publish(ToolsListChanged())
+
+        async def grown() -> bool:
+            return await _names(url) == {"first", "late"}
+
+        await _eventually(grown, timeout=5)

@@ -172,11 +172,14 @@ class Upstream:
             self.changed_at = time.monotonic()
         return changed
 
-    def client(self) -> Client:
-        """An MCP client for control-plane calls (listing, listening), in the learned mode."""
-        return Client(
-            self.config.url, mode=self._mode, read_timeout_seconds=self.config.list_timeout
-        )
+    def client(self, *, streaming: bool = False) -> Client:
+        """An MCP client for control-plane calls in the learned mode.
+
+        `streaming` (a `subscriptions/listen` stream) has no read timeout: the stream is idle
+        until something changes, and must not be cut and reopened every few seconds.
+        """
+        timeout = None if streaming else self.config.list_timeout
+        return Client(self.config.url, mode=self._mode, read_timeout_seconds=timeout)
 
     async def _fetch_listing(self) -> UpstreamListing:
         async with self.client() as client:
