@@ -11,6 +11,7 @@ import httpx
 import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
+from starlette.responses import Response
 
 from mcp_aggregator.app import build_app
 from mcp_aggregator.config import UpstreamConfig
@@ -214,3 +215,59 @@ async def test_a_dead_upstream_fails_fast_by_name_and_comes_back_on_its_own() ->
         async with Client(f"{url}/mcp", mode="legacy") as client:
             again = await client.call_tool("search", {"text": "back"})
         assert again.structured_content == {"upstream": "beta", "tool": "search", "text": "back"}
+
+
+class FailFirstCalls:
+    """ASGI middleware answering 503 to the first `failures` tools/call requests per tool."""
+
+    def __init__(self, app: Any, failures: int = 1) -> None:
+        self._app = app
+        self._failures = failures
+        self.calls: dict[str, int] = {}
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        name = dict(scope.get("headers", [])).get(b"mcp-name", b"").decode()
+        if scope["type"] == "http" and scope["method"] == "POST" and name:
+            self.calls[name] = self.calls.get(name, 0) + 1
+            if self.calls[name] <= self._failures:
+                await Response("overloaded", status_code=503)(scope, receive, send)
+                return
+        await self._app(scope, receive, send)
+
+
+async def test_a_503_is_retried_for_read_only_tools_and_never_for_others() -> None:
+    upstream = FailFirstCalls(build_upstream("alpha", ["lookup"]))
+    async with (
+        serve(upstream) as alpha,
+        aggregator([UpstreamConfig("alpha", f"{alpha}/mcp", retries=1)]) as url,
+        Client(f"{url}/mcp", mode="2026-07-28") as client,
+    ):
+        read_only = await client.call_tool("lookup", {"text": "again"})
+        unsafe = await client.call_tool("alpha_count", {"steps": 1})
+    assert not read_only.is_error, "the read-only tool was retried past the 503"
+    assert upstream.calls["lookup"] == 2
+    assert unsafe.is_error
+    assert unsafe.structured_content is not None
+    assert unsafe.structured_content["error"] == {
+        "code": "upstream_error",
+        "message": "upstream 'alpha' answered HTTP 503",
+    }
+    assert upstream.calls["alpha_count"] == 1, "a call that may have run is never resent"
+
+
+async def test_other_routed_requests_to_an_unreachable_upstream_get_a_jsonrpc_error() -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        upstream_stack = contextlib.AsyncExitStack()
+        alpha = await upstream_stack.enter_async_context(
+            serve(build_upstream("alpha", prompts=True))
+        )
+        url = await stack.enter_async_context(
+            aggregator([UpstreamConfig("alpha", f"{alpha}/mcp")], unavailable_after_seconds=30)
+        )
+        client = await stack.enter_async_context(Client(f"{url}/mcp", mode="legacy"))
+        greeting = await client.get_prompt("alpha_greeting", {"who": "Ada"})
+        await upstream_stack.aclose()
+        with pytest.raises(MCPError, match="upstream 'alpha' could not be reached") as caught:
+            await client.get_prompt("alpha_greeting", {"who": "Ada"})
+    assert "Hello Ada from alpha" in str(greeting.messages[0].content)
+    assert caught.value.error.data == {"code": "upstream_unavailable"}

@@ -16,10 +16,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from mcp import types
 
 TOOL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+ItemT = TypeVar("ItemT")
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,22 @@ def _hints(tool: types.Tool) -> tuple[bool, bool]:
     return bool(annotations.read_only_hint), bool(annotations.idempotent_hint)
 
 
+def _single_owners(
+    kind: str, owners: Mapping[str, list[tuple[str, ItemT]]], collisions: list[Collision]
+) -> list[tuple[str, str, ItemT]]:
+    """(name, upstream, item) for each name exactly one upstream exposes, in name order; a
+    name with several owners is routed to none of them and recorded in `collisions`."""
+    unique = []
+    for name in sorted(owners):
+        claimants = owners[name]
+        if len(claimants) > 1:
+            collisions.append(Collision(kind, name, tuple(owner for owner, _ in claimants)))
+            continue
+        upstream, item = claimants[0]
+        unique.append((name, upstream, item))
+    return unique
+
+
 def merge(listings: Mapping[str, UpstreamListing]) -> Catalog:
     """Merge the listings of every available upstream (keyed by upstream name)."""
     tool_owners: dict[str, list[tuple[str, types.Tool]]] = {}
@@ -104,31 +122,16 @@ def merge(listings: Mapping[str, UpstreamListing]) -> Catalog:
 
     collisions: list[Collision] = []
     tools, tool_routes = [], {}
-    for exposed in sorted(tool_owners):
-        owners = tool_owners[exposed]
-        if len(owners) > 1:
-            collisions.append(Collision("tool", exposed, tuple(owner for owner, _ in owners)))
-            continue
-        upstream, tool = owners[0]
+    for exposed, upstream, tool in _single_owners("tool", tool_owners, collisions):
         read_only, idempotent = _hints(tool)
         tools.append(tool.model_copy(update={"name": exposed}))
         tool_routes[exposed] = Route(upstream, tool.name, read_only, idempotent)
     prompts, prompt_routes = [], {}
-    for exposed in sorted(prompt_owners):
-        owners_p = prompt_owners[exposed]
-        if len(owners_p) > 1:
-            collisions.append(Collision("prompt", exposed, tuple(owner for owner, _ in owners_p)))
-            continue
-        upstream, prompt = owners_p[0]
+    for exposed, upstream, prompt in _single_owners("prompt", prompt_owners, collisions):
         prompts.append(prompt.model_copy(update={"name": exposed}))
         prompt_routes[exposed] = Route(upstream, prompt.name, True, True)
     resources, resource_routes = [], {}
-    for uri in sorted(resource_owners):
-        owners_r = resource_owners[uri]
-        if len(owners_r) > 1:
-            collisions.append(Collision("resource", uri, tuple(owner for owner, _ in owners_r)))
-            continue
-        upstream, resource = owners_r[0]
+    for uri, upstream, resource in _single_owners("resource", resource_owners, collisions):
         resources.append(resource)
         resource_routes[uri] = Route(upstream, uri, True, True)
     templates.sort(key=lambda item: (str(item[1].uri_template), item[0]))
@@ -168,6 +171,15 @@ def route_resource(catalog: Catalog, uri: str) -> Route | None:
         if template_matches(template, uri):
             return Route(template_route.upstream, uri, True, True)
     return None
+
+
+def route_completion(catalog: Catalog, uri: str) -> Route | None:
+    """The owner of a `ref/resource` completion: the resource template it names exactly, else
+    (a concrete URI) the owner a read of that URI goes to."""
+    for template, route in catalog.template_routes:
+        if template == uri:
+            return route
+    return route_resource(catalog, uri)
 
 
 def describe_problems(catalog: Catalog) -> Iterable[str]:

@@ -2,8 +2,9 @@
 
 Three jobs, each for a reason:
 
-1. **The forwarding fast path.** `tools/call`, `prompts/get` and `resources/read` are routed
-   by name (or URI) to their owner, as one HTTP request over the upstream's pooled
+1. **The forwarding fast path.** `tools/call`, `prompts/get`, `resources/read` and
+   `completion/complete` are routed by name (or URI; a completion by the prompt or resource
+   template its `ref` names) to their owner, as one HTTP request over the upstream's pooled
    keep-alive connections, and the upstream's response (JSON or an SSE stream) is streamed
    back byte for byte. Progress notifications, log messages, structured content and errors
    therefore reach the client exactly as the upstream sent them, and the aggregator adds one
@@ -14,8 +15,9 @@ Three jobs, each for a reason:
    standing GET stream, which needs a session id. The answer to `initialize` carries a fresh
    random `Mcp-Session-Id` that no replica stores: any replica accepts any id, and a GET with
    one opens a stream of this replica's list-changed notifications. Nothing is shared.
-3. Everything else (initialize, `server/discover`, lists, `subscriptions/listen`, ping) goes to
-   the SDK's stateless server, whose handlers serve the merged catalog.
+3. Everything else (initialize, `server/discover`, lists, `subscriptions/listen`, ping,
+   `logging/setLevel`) goes to the SDK's stateless server, whose handlers serve the merged
+   catalog.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mcp_aggregator.catalog import Route, route_resource
+from mcp_aggregator.catalog import Route, route_completion, route_resource
 from mcp_aggregator.metrics import Metrics
 from mcp_aggregator.notifications import LegacyNotifier
 from mcp_aggregator.registry import Unavailable, UpstreamRegistry
@@ -45,10 +47,11 @@ from mcp_aggregator.upstream import Upstream, describe_error
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
-ROUTED_METHODS = frozenset({"tools/call", "prompts/get", "resources/read"})
+ROUTED_METHODS = frozenset({"tools/call", "prompts/get", "resources/read", "completion/complete"})
 MAX_BODY = 4 * 1024 * 1024
 INVALID_PARAMS = -32602
 INVALID_REQUEST = -32600
+INTERNAL_ERROR = -32603
 SESSION_HEADER = b"mcp-session-id"
 # Request headers passed to the upstream; everything else (Authorization, cookies, the
 # session id) stays at the aggregator.
@@ -56,6 +59,9 @@ _FORWARDED = frozenset(
     {"accept", "content-type", "mcp-protocol-version", "mcp-method", "user-agent"}
 )
 _TAIL = 64 * 1024
+# The params key naming each routed method's target, which the `Mcp-Name` header mirrors. A
+# completion names its target inside `params.ref` and carries no `Mcp-Name`.
+_NAME_KEYS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 
 
 def _jsonrpc_error(request_id: Any, code: int, message: str, status: int = 200) -> Response:
@@ -75,9 +81,21 @@ def _error_result(code: str, message: str, modern: bool) -> dict[str, Any]:
     return result
 
 
+def _failure(request_id: Any, method: str, code: str, message: str, modern: bool) -> dict[str, Any]:
+    """The JSON-RPC answer when the aggregator, not the upstream, ends a routed request.
+
+    A `tools/call` gets a tool result with isError (an assistant can read and act on it); the
+    other routed methods have no error result shape, so they get a JSON-RPC internal error
+    whose `data.code` carries the same platform code.
+    """
+    if method == "tools/call":
+        return {"jsonrpc": "2.0", "id": request_id, "result": _error_result(code, message, modern)}
+    error = {"code": INTERNAL_ERROR, "message": message, "data": {"code": code}}
+    return {"jsonrpc": "2.0", "id": request_id, "error": error}
+
+
 def _tool_error(request_id: Any, code: str, message: str, modern: bool) -> Response:
-    result = _error_result(code, message, modern)
-    return JSONResponse({"jsonrpc": "2.0", "id": request_id, "result": result})
+    return JSONResponse(_failure(request_id, "tools/call", code, message, modern))
 
 
 def _is_modern(scope: Scope) -> bool:
@@ -103,6 +121,15 @@ def _outcome(tail: bytes, status: int) -> str:
         if "result" in message:
             return "tool_error" if message["result"].get("isError") else "ok"
     return "error"
+
+
+def _renamed(method: str, params: dict[str, Any], upstream_name: str) -> dict[str, Any]:
+    """`params` with the target named as its upstream knows it (without a tool_prefix)."""
+    if method == "completion/complete":
+        ref = dict(params["ref"])
+        ref["name" if ref.get("type") == "ref/prompt" else "uri"] = upstream_name
+        return {**params, "ref": ref}
+    return {**params, _NAME_KEYS[method]: upstream_name}
 
 
 async def _read_body(receive: Receive) -> bytes | None:
@@ -257,6 +284,8 @@ class McpFront:
     def _resolve(
         self, request_id: Any, method: str, params: dict[str, Any], modern: bool
     ) -> tuple[str, Route, Upstream] | Response:
+        if method == "completion/complete":
+            return self._resolve_completion(request_id, params)
         catalog = self._registry.catalog
         if method == "resources/read":
             uri = params.get("uri")
@@ -296,6 +325,35 @@ class McpFront:
         route, upstream = target
         return name, route, upstream
 
+    def _resolve_completion(
+        self, request_id: Any, params: dict[str, Any]
+    ) -> tuple[str, Route, Upstream] | Response:
+        """A completion goes to the owner of the prompt or resource template its `ref` names.
+
+        Only the owner knows the values an argument can take; the aggregator's SDK server
+        cannot complete anything (before this was routed, clients got "method not found").
+        """
+        ref: dict[str, Any] = params["ref"] if isinstance(params.get("ref"), dict) else {}
+        kind = ref.get("type")
+        if kind == "ref/prompt" and isinstance(ref.get("name"), str):
+            target: str = ref["name"]
+            route = self._registry.catalog.prompt_routes.get(target)
+        elif kind == "ref/resource" and isinstance(ref.get("uri"), str):
+            target = ref["uri"]
+            route = route_completion(self._registry.catalog, target)
+        else:
+            return _jsonrpc_error(
+                request_id,
+                INVALID_PARAMS,
+                "completion/complete needs params.ref: {type: 'ref/prompt', name: <prompt>} "
+                "or {type: 'ref/resource', uri: <resource template>}",
+            )
+        upstream = self._registry.route(route)
+        if route is None or upstream is None:
+            what = "prompt" if kind == "ref/prompt" else "resource template"
+            return _jsonrpc_error(request_id, INVALID_PARAMS, f"unknown {what} {target!r}")
+        return target, route, upstream
+
     async def _forward(
         self,
         scope: Scope,
@@ -307,9 +365,7 @@ class McpFront:
         route: Route,
         upstream: Upstream,
     ) -> str:
-        request_id = message["id"]
-        params = dict(message["params"])
-        params["uri" if message["method"] == "resources/read" else "name"] = route.upstream_name
+        params = _renamed(message["method"], message["params"], route.upstream_name)
         meta = dict(params.get("_meta") or {})
         # Continue the client's trace: its `_meta` context (2026-07-28 clients), else the HTTP
         # request's span that the FastAPI instrumentation started from `traceparent`.
@@ -323,13 +379,13 @@ class McpFront:
             propagate.inject(meta)
             params["_meta"] = meta
             outgoing = {k: v for k, v in headers.items() if k in _FORWARDED}
-            if "mcp-method" in outgoing:
+            if "mcp-method" in outgoing and message["method"] in _NAME_KEYS:
                 outgoing["mcp-name"] = route.upstream_name
             propagate.inject(outgoing)
             payload = json.dumps({**message, "params": params}).encode()
             safe = route.read_only or route.idempotent
             return await self._exchange(
-                scope, receive, send, request_id, upstream, payload, outgoing, safe
+                scope, receive, send, message, upstream, payload, outgoing, safe
             )
 
     async def _exchange(
@@ -337,56 +393,57 @@ class McpFront:
         scope: Scope,
         receive: Receive,
         send: Send,
-        request_id: Any,
+        message: dict[str, Any],
         upstream: Upstream,
         payload: bytes,
         headers: dict[str, str],
         safe: bool,
     ) -> str:
         config = upstream.config
-        attempts = 1 + (config.retries if safe else 0)
+        request_id, method = message["id"], message["method"]
         response: httpx.Response | None = None
         failure = ""
-        for attempt in range(attempts):
+        attempt = 0
+        while True:
+            # Retry when nothing reached the upstream (the connection was refused), or when the
+            # request is safe to repeat; never resend an unsafe call the upstream may have run.
+            retryable = False
             request = upstream.http.build_request(
                 "POST", config.url, content=payload, headers=headers
             )
             try:
                 response = await upstream.http.send(request, stream=True)
             except httpx.ConnectError as exc:
-                # Nothing reached the upstream, so even an unsafe call may be retried.
                 failure = describe_error(exc)
                 self._registry.report_call_failure(upstream, failure)
-                attempts = max(attempts, 1 + config.retries)
+                retryable = True
             except httpx.TransportError as exc:
                 failure = describe_error(exc)
+                retryable = safe
             else:
-                if response.status_code < 500 or not safe or attempt == attempts - 1:
-                    break
-                failure = f"HTTP {response.status_code}"
-                await response.aclose()
-                response = None
-            if attempt < attempts - 1:
-                await anyio.sleep(0.05 * (2**attempt))
+                if response.status_code >= 500 and safe and attempt < config.retries:
+                    failure = f"HTTP {response.status_code}"
+                    await response.aclose()
+                    response = None
+                    retryable = True
+            if response is not None or not retryable or attempt >= config.retries:
+                break
+            await anyio.sleep(0.05 * (2**attempt))
+            attempt += 1
+        modern = _is_modern(scope)
         if response is None:
-            await _tool_error(
-                request_id,
-                "upstream_unavailable",
-                f"upstream {upstream.name!r} could not be reached: {failure}",
-                _is_modern(scope),
-            )(scope, receive, send)
+            text = f"upstream {upstream.name!r} could not be reached: {failure}"
+            answer = _failure(request_id, method, "upstream_unavailable", text, modern)
+            await JSONResponse(answer)(scope, receive, send)
             return "upstream_unavailable"
         try:
             if response.status_code >= 500:
                 await response.aread()
-                await _tool_error(
-                    request_id,
-                    "upstream_error",
-                    f"upstream {upstream.name!r} answered HTTP {response.status_code}",
-                    _is_modern(scope),
-                )(scope, receive, send)
+                text = f"upstream {upstream.name!r} answered HTTP {response.status_code}"
+                answer = _failure(request_id, method, "upstream_error", text, modern)
+                await JSONResponse(answer)(scope, receive, send)
                 return "upstream_error"
-            return await self._stream_back(scope, receive, send, request_id, upstream, response)
+            return await self._stream_back(scope, receive, send, message, upstream, response)
         finally:
             await response.aclose()
 
@@ -395,7 +452,7 @@ class McpFront:
         scope: Scope,
         receive: Receive,
         send: Send,
-        request_id: Any,
+        message: dict[str, Any],
         upstream: Upstream,
         response: httpx.Response,
     ) -> str:
@@ -440,16 +497,14 @@ class McpFront:
         if not finished and deadline.cancelled_caught:
             logger.warning("call to %s timed out", upstream.name, extra={"upstream": upstream.name})
             if content_type.startswith("text/event-stream"):
-                timeout_result = {
-                    "jsonrpc": "2.0",
-                    "id": request_id,
-                    "result": _error_result(
-                        "upstream_unavailable",
-                        f"upstream {upstream.name!r} did not finish within "
-                        f"{upstream.config.call_timeout:g}s",
-                        _is_modern(scope),
-                    ),
-                }
+                timeout_result = _failure(
+                    message["id"],
+                    message["method"],
+                    "upstream_unavailable",
+                    f"upstream {upstream.name!r} did not finish within "
+                    f"{upstream.config.call_timeout:g}s",
+                    _is_modern(scope),
+                )
                 event = f"event: message\ndata: {json.dumps(timeout_result)}\n\n".encode()
                 await send({"type": "http.response.body", "body": event, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -57,7 +57,8 @@ class Metrics:
         self.registry = CollectorRegistry()
         self._requests = Counter(
             "mcp_aggregator_requests",
-            "Routed MCP requests (tools/call, prompts/get, resources/read) by outcome: ok, "
+            "Routed MCP requests (tools/call, prompts/get, resources/read, completion/complete) "
+            "by outcome: ok, "
             "tool_error, error, upstream_unavailable, upstream_error, timeout, cancelled.",
             ["method", "name", "upstream", "outcome"],
             registry=self.registry,

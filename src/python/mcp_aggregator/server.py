@@ -1,18 +1,20 @@
 """The aggregator's own MCP server: the merged lists, and subscriptions to their changes.
 
-Routed requests (`tools/call`, `prompts/get`, `resources/read`) never reach these handlers:
-`front.McpFront` forwards them. The handlers below for those methods answer only requests the
-front cannot route, i.e. JSON-RPC batches, which the current protocol versions do not allow.
+Routed requests (`tools/call`, `prompts/get`, `resources/read`, `completion/complete`) never
+reach these handlers: `front.McpFront` forwards them. The handlers below for those methods
+answer only requests the front cannot route, i.e. JSON-RPC batches, which the current protocol
+versions do not allow; registering them declares the capabilities (`completions` included).
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from mcp import types
 from mcp.server.lowlevel import Server
 from mcp.server.subscriptions import ListenHandler, SubscriptionBus
-from mcp.shared.exceptions import MCPError
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 
 from mcp_aggregator import VERSION
 from mcp_aggregator.registry import UpstreamRegistry
@@ -59,16 +61,29 @@ def build_server(registry: UpstreamRegistry, bus: SubscriptionBus) -> Server[Any
     async def unroutable(ctx: Any, params: Any) -> Any:
         raise MCPError(code=types.INVALID_REQUEST, message=_UNROUTABLE)
 
-    return Server(
-        "mcp-aggregator",
-        version=VERSION,
-        instructions=INSTRUCTIONS,
-        on_list_tools=list_tools,
-        on_call_tool=unroutable_call,
-        on_list_prompts=list_prompts,
-        on_get_prompt=unroutable,
-        on_list_resources=list_resources,
-        on_list_resource_templates=list_templates,
-        on_read_resource=unroutable,
-        on_subscriptions_listen=ListenHandler(bus),
-    )
+    async def set_logging_level(ctx: Any, params: types.SetLevelRequestParams) -> types.EmptyResult:
+        # Accepted and kept by no one: the aggregator and its upstreams are stateless, so a
+        # level cannot outlive its request. A routed call's log messages come from its upstream,
+        # which on 2025-11-25 sends every level (2026-07-28 clients set the level in each
+        # request's `_meta`, which is forwarded). Without this handler, 2025-11-25 clients that
+        # set a level before calling a tool (as the conformance suite does) get an error.
+        return types.EmptyResult()
+
+    # logging/setLevel is deprecated at 2026-07-28 (the SDK warns) but part of 2025-11-25.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MCPDeprecationWarning)
+        return Server(
+            "mcp-aggregator",
+            version=VERSION,
+            instructions=INSTRUCTIONS,
+            on_list_tools=list_tools,
+            on_call_tool=unroutable_call,
+            on_list_prompts=list_prompts,
+            on_get_prompt=unroutable,
+            on_list_resources=list_resources,
+            on_list_resource_templates=list_templates,
+            on_read_resource=unroutable,
+            on_completion=unroutable,
+            on_set_logging_level=set_logging_level,
+            on_subscriptions_listen=ListenHandler(bus),
+        )

@@ -1,0 +1,89 @@
+"""The official MCP conformance suite, against the aggregator in front of a fixture server.
+
+The suite runs twice: against the fixture server directly, then through the aggregator with
+the fixture as its only upstream. Whatever the fixture passes by itself, the aggregator must
+pass too: putting the aggregator in front must not cost a client any conformance.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+
+from conformance.fixture_server import build_app as build_fixture_app
+from conformance.suite import ConformanceSuite, Outcome, ScenarioResult, ensure_suite
+from mcp_aggregator.app import build_app
+from mcp_aggregator.config import UpstreamConfig
+from mcp_aggregator.settings import AggregatorSettings
+from mcp_common.testing import serve
+
+pytestmark = pytest.mark.anyio
+
+# Scenarios the stateless fixture passed directly with conformance 0.1.16: all but the six that
+# need server-to-client requests or resource subscriptions, and the two SSE-resumability ones
+# that only warn. Fewer would mean the fixture (or the suite's install) broke.
+MIN_DIRECT_PASSES = 24
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    # uvicorn (mcp_common.testing.serve) runs on asyncio.
+    return "asyncio"
+
+
+async def _wait_ready(base_url: str, timeout: float = 30.0) -> None:
+    """Until the aggregator's readiness says its upstream is listed (200), or fail."""
+    last = ""
+    async with httpx.AsyncClient(timeout=5.0) as client:
+        with anyio.move_on_after(timeout):
+            while True:
+                response = await client.get(f"{base_url}/health/ready")
+                if response.status_code == 200:
+                    return
+                last = response.text
+                await anyio.sleep(0.1)
+    pytest.fail(f"aggregator not ready after {timeout:g}s: {last}")
+
+
+def _table(direct: dict[str, ScenarioResult], aggregated: dict[str, ScenarioResult]) -> str:
+    rows = [f"{'scenario':<34} {'direct':<7} {'aggregated':<10} aggregated problems"]
+    for scenario in sorted(direct.keys() | aggregated.keys()):
+        mine, theirs = direct.get(scenario), aggregated.get(scenario)
+        problems = "; ".join(theirs.problems()) if theirs and theirs.outcome < Outcome.PASS else ""
+        rows.append(
+            f"{scenario:<34} {mine.outcome.name if mine else '-':<7} "
+            f"{theirs.outcome.name if theirs else '-':<10} {problems[:400]}"
+        )
+    return "\n".join(rows)
+
+
+async def _run_both(suite: ConformanceSuite, output: Path) -> tuple[dict[str, ScenarioResult], ...]:
+    async with serve(build_fixture_app()) as fixture_url:
+        direct = await suite.run_server_scenarios(f"{fixture_url}/mcp", output / "direct")
+        aggregator = build_app(
+            AggregatorSettings(), upstreams=[UpstreamConfig("fixture", f"{fixture_url}/mcp")]
+        )
+        async with serve(aggregator) as aggregator_url:
+            await _wait_ready(aggregator_url)
+            aggregated = await suite.run_server_scenarios(
+                f"{aggregator_url}/mcp", output / "aggregated"
+            )
+    return direct, aggregated
+
+
+async def test_aggregator_passes_every_scenario_the_fixture_passes(tmp_path: Path) -> None:
+    suite = await ensure_suite()
+    direct, aggregated = await _run_both(suite, tmp_path)
+    table = _table(direct, aggregated)
+    print(table)  # shown with -rP or on failure: the whole comparison
+
+    passing = {name for name, result in direct.items() if result.outcome is Outcome.PASS}
+    assert len(passing) >= MIN_DIRECT_PASSES, f"the fixture passes too little by itself:\n{table}"
+    lost = sorted(name for name in passing if aggregated[name].outcome is not Outcome.PASS)
+    assert not lost, f"scenarios that pass directly but not through the aggregator: {lost}\n{table}"
+    # Nor may the aggregator turn a warning into a failure.
+    worse = sorted(name for name in direct if aggregated[name].outcome < direct[name].outcome)
+    assert not worse, f"scenarios worse through the aggregator: {worse}\n{table}"
