@@ -79,7 +79,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             for s in domains
         },
     }
-    running = start([*domains, aggregator], root / "logs", env)
+    running = start([domains, [aggregator]], root / "logs", env)
     stack = Stack({item.service.name: item for item in running}, registry, root / "logs", env)
     try:
         yield stack

@@ -73,11 +73,13 @@ def _tail(path: Path, lines: int = 15) -> str:
 
 
 def start(
-    services: Sequence[Service], log_dir: Path, extra_env: dict[str, str] | None = None
+    stages: Sequence[Sequence[Service]], log_dir: Path, extra_env: dict[str, str] | None = None
 ) -> list[Running]:
-    """Start each service (in order) and return once all answer /health/ready.
+    """Start the services stage by stage; return once all answer /health/ready.
 
-    Each service runs as `python -m <module>` with this interpreter and `sys.path` (so it works
+    The services of one stage start together; the next stage starts when they are all ready
+    (the aggregator's stage after the domains', so its first look finds them up). Each
+    service runs as `python -m <module>` with this interpreter and `sys.path` (so it works
     from a PEX, a venv or a test), its port set through its own environment prefix.
 
     Raises:
@@ -85,6 +87,7 @@ def start(
             services already started are stopped first.
     """
     log_dir.mkdir(parents=True, exist_ok=True)
+    services = [service for stage in stages for service in stage]
     taken = [s for s in services if not _port_free(s.port)]
     if taken:
         names = ", ".join(f"{s.name} ({s.port})" for s in taken)
@@ -93,11 +96,11 @@ def start(
         )
     running: list[Running] = []
     try:
-        for service in services:
-            log_path = log_dir / f"{service.name}.log"
-            running.append(launch(service, log_path, extra_env))
-        for item in running:
-            _wait_ready(item)
+        for stage in stages:
+            started = [launch(s, log_dir / f"{s.name}.log", extra_env) for s in stage]
+            running.extend(started)
+            for item in started:
+                _wait_ready(item)
     except BaseException:
         stop(running)
         raise
