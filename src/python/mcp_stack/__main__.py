@@ -11,6 +11,7 @@ from __future__ import annotations
 import signal
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
@@ -19,6 +20,7 @@ import yaml
 from mcp_stack.stack import (
     AGGREGATOR,
     DOMAIN_SERVICES,
+    Service,
     StackError,
     client_config,
     registry_document,
@@ -36,6 +38,8 @@ def main() -> int:
         "# The aggregator's upstreams (Envoy v3 clusters); edits apply while it runs.\n"
         + yaml.safe_dump(registry_document(DOMAIN_SERVICES), sort_keys=False)
     )
+    # Domains first: the aggregator's first look at its upstreams then finds them up.
+    stages: list[Sequence[Service]] = [DOMAIN_SERVICES, [AGGREGATOR]]
     services = (*DOMAIN_SERVICES, AGGREGATOR)
     print(f"starting the local stack ({', '.join(s.name for s in services)}) ...", flush=True)
     try:
