@@ -43,9 +43,7 @@ def main() -> int:
     services = (*DOMAIN_SERVICES, AGGREGATOR)
     print(f"starting the local stack ({', '.join(s.name for s in services)}) ...", flush=True)
     try:
-        running = start(
-            services, log_dir, {"MCP_AGGREGATOR_UPSTREAMS_FILE": str(registry.resolve())}
-        )
+        running = start(stages, log_dir, {"MCP_AGGREGATOR_UPSTREAMS_FILE": str(registry.resolve())})
     except StackError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
