@@ -5,10 +5,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any
 
 import anyio
-from fastapi import FastAPI
 from mcp.server.subscriptions import InMemorySubscriptionBus
 from mcp.server.transport_security import TransportSecuritySettings
 
@@ -26,7 +24,7 @@ from mcp_common.service import build_service_app
 
 def build_app(
     settings: AggregatorSettings, upstreams: Sequence[UpstreamConfig] | None = None
-) -> FastAPI:
+) -> McpFront:
     """The aggregator. `upstreams` (tests) replaces the registry file and its watching.
 
     Raises:
@@ -80,17 +78,15 @@ def build_app(
         allowed_origins=list(settings.allowed_origins),
     )
 
-    def front(sdk_app: Any) -> McpFront:
-        return McpFront(sdk_app, registry, security, metrics, legacy)
-
     app = build_service_app(
         build_server(registry, bus),
         settings,
         checks=checks,
         routers=[metrics.router()],
         lifespan_hooks=[run_registry],
-        wrap_mcp=front,
     )
     app.state.registry = registry
     app.state.change_feed = feed
-    return app
+    # Outermost: routed requests are forwarded before FastAPI's routing and the per-request
+    # ASGI instrumentation (the front makes the span itself); the rest passes through.
+    return McpFront(app, registry, security, metrics, legacy)

@@ -28,11 +28,10 @@ import time
 import uuid
 from typing import Any
 
+import aiohttp
 import anyio
-import httpx
 from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
-from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -173,13 +172,13 @@ class McpFront:
 
     def __init__(
         self,
-        sdk_app: ASGIApp,
+        app: ASGIApp,
         registry: UpstreamRegistry,
         security: TransportSecuritySettings,
         metrics: Metrics,
         notifier: LegacyNotifier,
     ) -> None:
-        self._sdk_app = sdk_app
+        self._app = app
         self._registry = registry
         self._security = TransportSecurityMiddleware(security)
         self._metrics = metrics
@@ -187,7 +186,7 @@ class McpFront:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].rstrip("/") != "/mcp":
-            await self._sdk_app(scope, receive, send)
+            await self._app(scope, receive, send)
             return
         method = scope["method"]
         has_session = any(k == SESSION_HEADER for k, _ in scope["headers"])
@@ -195,7 +194,7 @@ class McpFront:
             await self._session_request(scope, receive, send)
             return
         if method != "POST":
-            await self._sdk_app(_without_session(scope), receive, send)
+            await self._app(_without_session(scope), receive, send)
             return
         body = await _read_body(receive)
         if body is None:
@@ -215,7 +214,7 @@ class McpFront:
         inner_send = send
         if isinstance(message, dict) and message.get("method") == "initialize":
             inner_send = self._with_session_id(send)
-        await self._sdk_app(_without_session(scope), _replay(body, receive), inner_send)
+        await self._app(_without_session(scope), _replay(body, receive), inner_send)
 
     # -- stateless legacy sessions -----------------------------------------------------------
 
@@ -368,12 +367,12 @@ class McpFront:
         params = _renamed(message["method"], message["params"], route.upstream_name)
         meta = dict(params.get("_meta") or {})
         # Continue the client's trace: its `_meta` context (2026-07-28 clients), else the HTTP
-        # request's span that the FastAPI instrumentation started from `traceparent`.
-        parent = propagate.extract(meta) if "traceparent" in meta else otel_context.get_current()
+        # request's `traceparent` header.
+        parent = propagate.extract(meta if "traceparent" in meta else headers)
         with tracer.start_as_current_span(
             f"{message['method']} {key}",
             context=parent,
-            kind=trace.SpanKind.CLIENT,
+            kind=trace.SpanKind.SERVER,
             attributes={"mcp.upstream": upstream.name, "mcp.method.name": message["method"]},
         ):
             propagate.inject(meta)
@@ -401,29 +400,26 @@ class McpFront:
     ) -> str:
         config = upstream.config
         request_id, method = message["id"], message["method"]
-        response: httpx.Response | None = None
+        response: aiohttp.ClientResponse | None = None
         failure = ""
         attempt = 0
         while True:
             # Retry when nothing reached the upstream (the connection was refused), or when the
             # request is safe to repeat; never resend an unsafe call the upstream may have run.
             retryable = False
-            request = upstream.http.build_request(
-                "POST", config.url, content=payload, headers=headers
-            )
             try:
-                response = await upstream.http.send(request, stream=True)
-            except httpx.ConnectError as exc:
+                response = await upstream.http.post(config.url, data=payload, headers=headers)
+            except aiohttp.ClientConnectorError as exc:
                 failure = describe_error(exc)
                 self._registry.report_call_failure(upstream, failure)
                 retryable = True
-            except httpx.TransportError as exc:
+            except (aiohttp.ClientError, TimeoutError) as exc:
                 failure = describe_error(exc)
                 retryable = safe
             else:
-                if response.status_code >= 500 and safe and attempt < config.retries:
-                    failure = f"HTTP {response.status_code}"
-                    await response.aclose()
+                if response.status >= 500 and safe and attempt < config.retries:
+                    failure = f"HTTP {response.status}"
+                    response.release()
                     response = None
                     retryable = True
             if response is not None or not retryable or attempt >= config.retries:
@@ -437,15 +433,15 @@ class McpFront:
             await JSONResponse(answer)(scope, receive, send)
             return "upstream_unavailable"
         try:
-            if response.status_code >= 500:
-                await response.aread()
-                text = f"upstream {upstream.name!r} answered HTTP {response.status_code}"
+            if response.status >= 500:
+                await response.read()
+                text = f"upstream {upstream.name!r} answered HTTP {response.status}"
                 answer = _failure(request_id, method, "upstream_error", text, modern)
                 await JSONResponse(answer)(scope, receive, send)
                 return "upstream_error"
             return await self._stream_back(scope, receive, send, message, upstream, response)
         finally:
-            await response.aclose()
+            response.release()
 
     async def _stream_back(
         self,
@@ -454,7 +450,7 @@ class McpFront:
         send: Send,
         message: dict[str, Any],
         upstream: Upstream,
-        response: httpx.Response,
+        response: aiohttp.ClientResponse,
     ) -> str:
         content_type = response.headers.get("content-type", "application/json")
         out_headers = [(b"content-type", content_type.encode())]
@@ -464,7 +460,7 @@ class McpFront:
                 (b"x-accel-buffering", b"no"),
             ]
         await send(
-            {"type": "http.response.start", "status": response.status_code, "headers": out_headers}
+            {"type": "http.response.start", "status": response.status, "headers": out_headers}
         )
         tail = b""
         finished = False
@@ -472,7 +468,7 @@ class McpFront:
 
         async def pump(cancel: anyio.CancelScope) -> None:
             nonlocal tail, finished
-            async for chunk in response.aiter_raw():
+            async for chunk in response.content.iter_any():
                 tail = (tail + chunk)[-_TAIL:]
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             finished = True
@@ -510,4 +506,4 @@ class McpFront:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return "timeout"
         await send({"type": "http.response.body", "body": b"", "more_body": False})
-        return _outcome(tail, response.status_code)
+        return _outcome(tail, response.status)

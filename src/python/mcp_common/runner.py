@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import uvicorn
-from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from mcp_common.logs import configure_logging
 from mcp_common.settings import ServiceSettings
@@ -18,7 +18,7 @@ SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 logger = logging.getLogger(__name__)
 
 
-def run_service(settings: SettingsT, build_app: Callable[[SettingsT], FastAPI]) -> None:
+def run_service(settings: SettingsT, build_app: Callable[[SettingsT], ASGIApp]) -> None:
     """Configure logging from `settings`, build the app and serve it until SIGTERM/SIGINT."""
     configure_logging(settings.service_name, settings.log_level, settings.log_format)
     # Process-wide, so the MCP SDK's spans and outgoing calls join the same traces.
