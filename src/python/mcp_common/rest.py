@@ -17,6 +17,7 @@ import asyncio
 import logging
 import random
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from opentelemetry import propagate
@@ -56,6 +57,20 @@ def _detail(response: httpx.Response) -> str:
     if isinstance(detail, dict):
         return str(detail.get("message", detail))
     return str(detail)
+
+
+def path_segment(value: str) -> str:
+    """`value` as one URL path segment: percent-encoded, and never a dot segment.
+
+    "." and ".." would be resolved away by URL normalization (`/users/.` is `/users`), so a
+    call meant for one resource would reach another.
+
+    Raises:
+        InvalidArgument: for "." and "..".
+    """
+    if value in (".", ".."):
+        raise InvalidArgument(f"{value!r} cannot name a resource")
+    return quote(value, safe="")
 
 
 class RestClient:

@@ -18,7 +18,7 @@ from mcp_common.errors import (
     UpstreamError,
     UpstreamUnavailable,
 )
-from mcp_common.rest import RestClient
+from mcp_common.rest import RestClient, path_segment
 from mcp_common.testing import serve
 
 pytestmark = pytest.mark.anyio
@@ -141,3 +141,11 @@ async def test_requests_carry_the_bearer_token_and_the_trace_context() -> None:
         await client.aclose()
     assert body == {"authorization": "Bearer token-123"}
     assert seen[0]["traceparent"].split("-")[1] == trace_id
+
+
+def test_path_segments_are_encoded_and_never_dot_segments() -> None:
+    assert path_segment("u-0001") == "u-0001"
+    assert path_segment("a/b c") == "a%2Fb%20c"
+    for dots in (".", ".."):
+        with pytest.raises(InvalidArgument, match="cannot name a resource"):
+            path_segment(dots)

@@ -19,7 +19,7 @@ from typing import Any, Generic, TypeVar
 from mcp import types
 from pydantic import BaseModel, ValidationError
 
-from mcp_common.errors import InvalidArgument, ToolFailure
+from mcp_common.errors import InvalidArgument, ToolFailure, UpstreamError
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +119,10 @@ class ToolCatalog:
         self, spec: ToolSpec[Any, Any], arguments: dict[str, Any]
     ) -> types.CallToolResult:
         try:
-            validated = spec.input_model.model_validate(arguments)
+            # Strict, and as JSON (what the arguments were on the wire): the published
+            # inputSchema is the contract, so "5" is not an integer and true is not 1, while
+            # JSON strings still name enum members.
+            validated = spec.input_model.model_validate_json(json.dumps(arguments), strict=True)
         except ValidationError as exc:
             failure = InvalidArgument(
                 f"invalid arguments for {spec.name}: {describe_validation_error(exc)}"
@@ -128,6 +131,16 @@ class ToolCatalog:
             return error_result(failure)
         try:
             output = await spec.handler(validated)
+        except ValidationError as exc:
+            # Handlers validate what their system of record answered; a body that breaks the
+            # contract is the upstream's fault, and the caller should hear that, not "a bug".
+            logger.warning("tool %s got an upstream body that breaks its contract", spec.name)
+            return error_result(
+                UpstreamError(
+                    f"the system of record answered {spec.name} with data that does not match "
+                    f"its contract ({exc.error_count()} problems)"
+                )
+            )
         except ToolFailure as failure:
             logger.info("tool %s failed: %s", spec.name, failure.code, extra={"tool": spec.name})
             return error_result(failure)

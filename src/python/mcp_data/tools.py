@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from mcp_common.rest import RestClient
+from mcp_common.rest import RestClient, path_segment
 from mcp_common.tools import ToolSpec
 from mcp_data.catalog import DatasetCatalog, DatasetSpec, is_valid_name
 from mcp_data.models import DEFAULT_LIMIT, MAX_LIMIT, QueryDataInput, QueryResult
@@ -69,7 +69,7 @@ def build_tools(
             raise catalog.unknown_dataset(args.dataset)
         body = await api.request(
             "POST",
-            f"/datasets/{args.dataset}/query",
+            f"/datasets/{path_segment(args.dataset)}/query",
             json={"filters": args.filters, "limit": args.limit},
             idempotent=True,
         )

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 MAX_PAGE = 100
-USER_ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+# Starts with a letter or digit: an id of "." or ".." would be a dot segment in the API's URL.
+USER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 
 class UserSummary(BaseModel):

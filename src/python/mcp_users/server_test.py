@@ -77,6 +77,7 @@ async def test_bad_input_gets_coded_tool_errors_and_the_server_keeps_serving(
         wrong_type = await client.call_tool("get_user_profile", {"user_id": 7})
         extra = await client.call_tool("list_users", {"limit": 5, "page": 2})
         too_big = await client.call_tool("list_users", {"limit": 1000})
+        dot = await client.call_tool("get_user_profile", {"user_id": "."})
         still_fine = await client.call_tool("list_users", {"limit": 1})
     assert missing.is_error
     assert missing.structured_content == {
@@ -92,6 +93,8 @@ async def test_bad_input_gets_coded_tool_errors_and_the_server_keeps_serving(
         assert result.structured_content["error"]["code"] == "invalid_argument"
         assert where in result.structured_content["error"]["message"]
     assert "less than or equal to 100" in too_big.structured_content["error"]["message"]
+    assert dot.structured_content is not None
+    assert dot.structured_content["error"]["code"] == "invalid_argument", "never /users/. -> /users"
     assert not still_fine.is_error
 
 

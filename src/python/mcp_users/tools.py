@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mcp_common.rest import RestClient
+from mcp_common.rest import RestClient, path_segment
 from mcp_common.tools import ToolSpec
 from mcp_users.models import (
     MAX_PAGE,
@@ -18,7 +18,8 @@ def build_tools(
 ) -> list[ToolSpec[GetUserProfileInput, UserProfile] | ToolSpec[ListUsersInput, UserPage]]:
     async def get_user_profile(args: GetUserProfileInput) -> UserProfile:
         body = await api.get(
-            f"/users/{args.user_id}", params={"include_details": str(args.include_details).lower()}
+            f"/users/{path_segment(args.user_id)}",
+            params={"include_details": str(args.include_details).lower()},
         )
         return UserProfile.model_validate(body)
 

@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from mcp import types
+from pydantic import BaseModel, ConfigDict, Field
+
+from mcp_common.errors import NotFound
+from mcp_common.tools import ToolCatalog, ToolSpec
+
+pytestmark = pytest.mark.anyio
+
+
+class Args(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(default=10, ge=1, le=100)
+    verbose: bool = False
+
+
+class Page(BaseModel):
+    count: int
+
+
+def _catalog(handler: Any) -> ToolCatalog:
+    return ToolCatalog(
+        [ToolSpec("page", "Page", "A page.", Args, Page, handler, read_only=True, idempotent=True)]
+    )
+
+
+async def _call(catalog: ToolCatalog, arguments: dict[str, Any]) -> types.CallToolResult:
+    return await catalog.call_tool(
+        None, types.CallToolRequestParams(name="page", arguments=arguments)
+    )
+
+
+async def _count(args: Args) -> Page:
+    return Page(count=args.limit)
+
+
+async def test_results_carry_structured_content_matching_the_output_model() -> None:
+    result = await _call(_catalog(_count), {"limit": 3})
+    assert not result.is_error
+    assert result.structured_content == {"count": 3}
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        ({"limit": "5"}, "limit: Input should be a valid integer"),
+        ({"limit": True}, "limit: Input should be a valid integer"),
+        ({"verbose": 1}, "verbose: Input should be a valid boolean"),
+        ({"limit": 500}, "limit: Input should be less than or equal to 100"),
+        ({"page": 2}, "page: unknown argument"),
+    ],
+)
+async def test_arguments_are_held_to_the_published_schema(
+    arguments: dict[str, Any], expected: str
+) -> None:
+    result = await _call(_catalog(_count), arguments)
+    assert result.is_error
+    assert result.structured_content is not None
+    error = result.structured_content["error"]
+    assert error["code"] == "invalid_argument"
+    assert expected in error["message"]
+
+
+async def test_a_domain_failure_keeps_its_code_and_words() -> None:
+    async def missing(args: Args) -> Page:
+        raise NotFound("no page 7")
+
+    result = await _call(_catalog(missing), {})
+    assert result.structured_content == {"error": {"code": "not_found", "message": "no page 7"}}
+
+
+async def test_an_upstream_body_that_breaks_the_contract_is_an_upstream_error() -> None:
+    async def wrong_shape(args: Args) -> Page:
+        return Page.model_validate({"items": []})
+
+    result = await _call(_catalog(wrong_shape), {})
+    assert result.structured_content is not None
+    assert result.structured_content["error"]["code"] == "upstream_error"
+
+
+async def test_a_bug_is_an_internal_error_that_reveals_nothing() -> None:
+    async def buggy(args: Args) -> Page:
+        raise KeyError("secret-internal-detail")
+
+    result = await _call(_catalog(buggy), {})
+    assert result.structured_content is not None
+    error = result.structured_content["error"]
+    assert error["code"] == "internal_error"
+    assert "secret-internal-detail" not in error["message"]
+
+
+async def test_an_unknown_tool_names_the_known_ones() -> None:
+    result = await ToolCatalog([]).call_tool(None, types.CallToolRequestParams(name="nope"))
+    assert result.structured_content == {
+        "error": {"code": "invalid_argument", "message": "unknown tool 'nope'; known: "}
+    }
