@@ -31,7 +31,6 @@ from typing import Any
 import aiohttp
 import anyio
 from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
-from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from opentelemetry import propagate, trace
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -42,15 +41,23 @@ from mcp_aggregator.metrics import Metrics
 from mcp_aggregator.notifications import LegacyNotifier
 from mcp_aggregator.registry import Unavailable, UpstreamRegistry
 from mcp_aggregator.upstream import Upstream, describe_error
+from mcp_aggregator.wire import (
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    NAME_KEYS,
+    failure_message,
+    forwarded_outcome,
+    is_modern,
+    jsonrpc_error,
+    renamed,
+    tool_error,
+)
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
 ROUTED_METHODS = frozenset({"tools/call", "prompts/get", "resources/read", "completion/complete"})
 MAX_BODY = 4 * 1024 * 1024
-INVALID_PARAMS = -32602
-INVALID_REQUEST = -32600
-INTERNAL_ERROR = -32603
 SESSION_HEADER = b"mcp-session-id"
 # Request headers passed to the upstream; everything else (Authorization, cookies, the
 # session id) stays at the aggregator.
@@ -58,77 +65,6 @@ _FORWARDED = frozenset(
     {"accept", "content-type", "mcp-protocol-version", "mcp-method", "user-agent"}
 )
 _TAIL = 64 * 1024
-# The params key naming each routed method's target, which the `Mcp-Name` header mirrors. A
-# completion names its target inside `params.ref` and carries no `Mcp-Name`.
-_NAME_KEYS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
-
-
-def _jsonrpc_error(request_id: Any, code: int, message: str, status: int = 200) -> Response:
-    body = {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
-    return JSONResponse(body, status_code=status)
-
-
-def _error_result(code: str, message: str, modern: bool) -> dict[str, Any]:
-    """A tools/call result with isError, shaped like the domain servers' coded errors."""
-    result: dict[str, Any] = {
-        "content": [{"type": "text", "text": f"{code}: {message}"}],
-        "structuredContent": {"error": {"code": code, "message": message}},
-        "isError": True,
-    }
-    if modern:
-        result["resultType"] = "complete"  # required by 2026-07-28, unknown to older clients
-    return result
-
-
-def _failure(request_id: Any, method: str, code: str, message: str, modern: bool) -> dict[str, Any]:
-    """The JSON-RPC answer when the aggregator, not the upstream, ends a routed request.
-
-    A `tools/call` gets a tool result with isError (an assistant can read and act on it); the
-    other routed methods have no error result shape, so they get a JSON-RPC internal error
-    whose `data.code` carries the same platform code.
-    """
-    if method == "tools/call":
-        return {"jsonrpc": "2.0", "id": request_id, "result": _error_result(code, message, modern)}
-    error = {"code": INTERNAL_ERROR, "message": message, "data": {"code": code}}
-    return {"jsonrpc": "2.0", "id": request_id, "error": error}
-
-
-def _tool_error(request_id: Any, code: str, message: str, modern: bool) -> Response:
-    return JSONResponse(_failure(request_id, "tools/call", code, message, modern))
-
-
-def _is_modern(scope: Scope) -> bool:
-    version = next((v for k, v in scope["headers"] if k == b"mcp-protocol-version"), None)
-    return version is not None and version.decode("latin-1") not in HANDSHAKE_PROTOCOL_VERSIONS
-
-
-def _outcome(tail: bytes, status: int) -> str:
-    """ok / tool_error / error from the end of a forwarded response (JSON or SSE)."""
-    if status >= 400:
-        return "error"
-    text = tail.decode("utf-8", errors="replace")
-    for line in reversed(text.splitlines()):
-        payload = line[5:].strip() if line.startswith("data:") else line.strip()
-        if not payload.startswith("{"):
-            continue
-        try:
-            message = json.loads(payload)
-        except ValueError:
-            continue
-        if "error" in message:
-            return "error"
-        if "result" in message:
-            return "tool_error" if message["result"].get("isError") else "ok"
-    return "error"
-
-
-def _renamed(method: str, params: dict[str, Any], upstream_name: str) -> dict[str, Any]:
-    """`params` with the target named as its upstream knows it (without a tool_prefix)."""
-    if method == "completion/complete":
-        ref = dict(params["ref"])
-        ref["name" if ref.get("type") == "ref/prompt" else "uri"] = upstream_name
-        return {**params, "ref": ref}
-    return {**params, _NAME_KEYS[method]: upstream_name}
 
 
 async def _read_body(receive: Receive) -> bytes | None:
@@ -253,12 +189,12 @@ class McpFront:
             return
         params = message.get("params")
         if not isinstance(params, dict):
-            await _jsonrpc_error(request_id, INVALID_PARAMS, "params must be an object")(
+            await jsonrpc_error(request_id, INVALID_PARAMS, "params must be an object")(
                 scope, receive, send
             )
             return
         method: str = message["method"]
-        resolved = self._resolve(request_id, method, params, _is_modern(scope))
+        resolved = self._resolve(request_id, method, params, is_modern(scope))
         if isinstance(resolved, Response):
             await resolved(scope, receive, send)
             return
@@ -266,7 +202,7 @@ class McpFront:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         claimed = headers.get("mcp-name")
         if claimed is not None and claimed != key:
-            response = _jsonrpc_error(
+            response = jsonrpc_error(
                 request_id,
                 INVALID_REQUEST,
                 f"Mcp-Name header {claimed!r} does not match {key!r}",
@@ -289,32 +225,32 @@ class McpFront:
         if method == "resources/read":
             uri = params.get("uri")
             if not isinstance(uri, str):
-                return _jsonrpc_error(request_id, INVALID_PARAMS, "resources/read needs params.uri")
+                return jsonrpc_error(request_id, INVALID_PARAMS, "resources/read needs params.uri")
             route = route_resource(catalog, uri)
             upstream = self._registry.route(route)
             if route is None or upstream is None:
-                return _jsonrpc_error(request_id, INVALID_PARAMS, f"unknown resource {uri!r}")
+                return jsonrpc_error(request_id, INVALID_PARAMS, f"unknown resource {uri!r}")
             return uri, route, upstream
         name = params.get("name")
         if not isinstance(name, str):
-            return _jsonrpc_error(
+            return jsonrpc_error(
                 request_id, INVALID_PARAMS, f"{method} needs params.name (a string)"
             )
         if method == "prompts/get":
             route = catalog.prompt_routes.get(name)
             upstream = self._registry.route(route)
             if route is None or upstream is None:
-                return _jsonrpc_error(request_id, INVALID_PARAMS, f"unknown prompt {name!r}")
+                return jsonrpc_error(request_id, INVALID_PARAMS, f"unknown prompt {name!r}")
             return name, route, upstream
         target = self._registry.route_tool(name)
         if target is None:
             known = ", ".join(sorted(catalog.tool_routes)) or "none"
-            return _jsonrpc_error(
+            return jsonrpc_error(
                 request_id, INVALID_PARAMS, f"unknown tool {name!r}; known: {known}"
             )
         if isinstance(target, Unavailable):
             reason = f" ({target.error})" if target.error else ""
-            return _tool_error(
+            return tool_error(
                 request_id,
                 "upstream_unavailable",
                 f"tool {name!r} belongs to upstream {target.upstream!r}, which is unavailable"
@@ -341,7 +277,7 @@ class McpFront:
             target = ref["uri"]
             route = route_completion(self._registry.catalog, target)
         else:
-            return _jsonrpc_error(
+            return jsonrpc_error(
                 request_id,
                 INVALID_PARAMS,
                 "completion/complete needs params.ref: {type: 'ref/prompt', name: <prompt>} "
@@ -350,7 +286,7 @@ class McpFront:
         upstream = self._registry.route(route)
         if route is None or upstream is None:
             what = "prompt" if kind == "ref/prompt" else "resource template"
-            return _jsonrpc_error(request_id, INVALID_PARAMS, f"unknown {what} {target!r}")
+            return jsonrpc_error(request_id, INVALID_PARAMS, f"unknown {what} {target!r}")
         return target, route, upstream
 
     async def _forward(
@@ -364,7 +300,7 @@ class McpFront:
         route: Route,
         upstream: Upstream,
     ) -> str:
-        params = _renamed(message["method"], message["params"], route.upstream_name)
+        params = renamed(message["method"], message["params"], route.upstream_name)
         meta = dict(params.get("_meta") or {})
         # Continue the client's trace: its `_meta` context (2026-07-28 clients), else the HTTP
         # request's `traceparent` header.
@@ -378,7 +314,7 @@ class McpFront:
             propagate.inject(meta)
             params["_meta"] = meta
             outgoing = {k: v for k, v in headers.items() if k in _FORWARDED}
-            if "mcp-method" in outgoing and message["method"] in _NAME_KEYS:
+            if "mcp-method" in outgoing and message["method"] in NAME_KEYS:
                 outgoing["mcp-name"] = route.upstream_name
             propagate.inject(outgoing)
             payload = json.dumps({**message, "params": params}).encode()
@@ -426,17 +362,17 @@ class McpFront:
                 break
             await anyio.sleep(0.05 * (2**attempt))
             attempt += 1
-        modern = _is_modern(scope)
+        modern = is_modern(scope)
         if response is None:
             text = f"upstream {upstream.name!r} could not be reached: {failure}"
-            answer = _failure(request_id, method, "upstream_unavailable", text, modern)
+            answer = failure_message(request_id, method, "upstream_unavailable", text, modern)
             await JSONResponse(answer)(scope, receive, send)
             return "upstream_unavailable"
         try:
             if response.status >= 500:
                 await response.read()
                 text = f"upstream {upstream.name!r} answered HTTP {response.status}"
-                answer = _failure(request_id, method, "upstream_error", text, modern)
+                answer = failure_message(request_id, method, "upstream_error", text, modern)
                 await JSONResponse(answer)(scope, receive, send)
                 return "upstream_error"
             return await self._stream_back(scope, receive, send, message, upstream, response)
@@ -493,17 +429,17 @@ class McpFront:
         if not finished and deadline.cancelled_caught:
             logger.warning("call to %s timed out", upstream.name, extra={"upstream": upstream.name})
             if content_type.startswith("text/event-stream"):
-                timeout_result = _failure(
+                timeout_result = failure_message(
                     message["id"],
                     message["method"],
                     "upstream_unavailable",
                     f"upstream {upstream.name!r} did not finish within "
                     f"{upstream.config.call_timeout:g}s",
-                    _is_modern(scope),
+                    is_modern(scope),
                 )
                 event = f"event: message\ndata: {json.dumps(timeout_result)}\n\n".encode()
                 await send({"type": "http.response.body", "body": event, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return "timeout"
         await send({"type": "http.response.body", "body": b"", "more_body": False})
-        return _outcome(tail, response.status)
+        return forwarded_outcome(tail, response.status)
