@@ -85,8 +85,6 @@ def build_app(
         routers=[metrics.router()],
         lifespan_hooks=[run_registry],
     )
-    app.state.registry = registry
-    app.state.change_feed = feed
     # Outermost: routed requests are forwarded before FastAPI's routing and the per-request
     # ASGI instrumentation (the front makes the span itself); the rest passes through.
     return McpFront(app, registry, security, metrics, legacy)

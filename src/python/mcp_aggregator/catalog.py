@@ -20,7 +20,8 @@ from typing import TypeVar
 
 from mcp import types
 
-TOOL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+from mcp_common.tools import TOOL_NAME
+
 ItemT = TypeVar("ItemT")
 
 
@@ -110,7 +111,7 @@ def merge(listings: Mapping[str, UpstreamListing]) -> Catalog:
         listing = listings[upstream]
         for tool in listing.tools:
             exposed = listing.prefix + tool.name
-            if not TOOL_NAME.match(exposed):
+            if not TOOL_NAME.fullmatch(exposed):
                 invalid.append(f"{upstream}: tool {exposed!r} is not a valid MCP tool name")
                 continue
             tool_owners.setdefault(exposed, []).append((upstream, tool))

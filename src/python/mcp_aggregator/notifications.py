@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import Counter
 
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
@@ -121,7 +120,6 @@ class ChangeFeed:
         self._debounce = debounce
         self._pending: set[str] = set()
         self._changed = anyio.Event()
-        self.announced: Counter[str] = Counter()
 
     def on_catalog_change(self, old: Catalog, new: Catalog) -> None:
         kinds = changed_kinds(old, new)
@@ -144,4 +142,3 @@ class ChangeFeed:
                 logger.info("announcing %s list change", kind)
                 await self._bus.publish(_EVENTS[kind])
                 self._legacy.publish(kind)
-                self.announced[kind] += 1

@@ -103,8 +103,9 @@ class UpstreamRegistry:
         }
         old, new = self.catalog, merge(listings)
         self.catalog = new
+        known = set(describe_problems(old))
         for problem in describe_problems(new):
-            if problem not in set(describe_problems(old)):
+            if problem not in known:
                 logger.error("catalog problem: %s", problem)
         if new != old:
             for listener in self._listeners:

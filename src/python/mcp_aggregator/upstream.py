@@ -78,7 +78,6 @@ class Upstream:
         self.listing: UpstreamListing | None = None
         self.last_error: str | None = None
         self.failing_since: float | None = None
-        self.changed_at = time.monotonic()
         self.listen_supported: bool | None = None
         self._mode = "auto"
 
@@ -178,10 +177,7 @@ class Upstream:
                 )
         if self.health is Health.DOWN and self.failing_since is None:
             self.failing_since = now
-        changed = was_available != self.available
-        if changed:
-            self.changed_at = now
-        return changed
+        return was_available != self.available
 
     def record_success(self) -> bool:
         was_available = self.available
@@ -190,10 +186,7 @@ class Upstream:
         self.health = Health.UP
         self.failing_since = None
         self.last_error = None
-        changed = was_available != self.available
-        if changed:
-            self.changed_at = time.monotonic()
-        return changed
+        return was_available != self.available
 
     def client(self, *, streaming: bool = False) -> Client:
         """An MCP client for control-plane calls in the learned mode.

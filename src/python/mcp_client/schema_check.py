@@ -11,7 +11,6 @@ and self-contained (every `$ref` points into the schema itself: a client cannot 
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,7 +19,8 @@ from typing import Any
 from jsonschema import Draft202012Validator, SchemaError
 from mcp.types import Tool
 
-TOOL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+from mcp_common.tools import TOOL_NAME
+
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
 
 

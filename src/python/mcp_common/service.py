@@ -44,14 +44,12 @@ def build_service_app(
     mounts: Sequence[tuple[str, Any]] = (),
     lifespan_hooks: Sequence[LifespanHook] = (),
     tracer_provider: TracerProvider | None = None,
-    wrap_mcp: Callable[[Any], Any] | None = None,
 ) -> FastAPI:
     """A FastAPI app serving `server` at `/mcp`, plus health, `routers` and `mounts`.
 
     `lifespan_hooks` are entered in order at start and left in reverse at shutdown, around
     the MCP session manager. Spans go to `tracer_provider`, or the process-wide provider that
-    `mcp_common.runner` installs. `wrap_mcp` may put an ASGI layer around the SDK's MCP app (the
-    aggregator's forwarding front does).
+    `mcp_common.runner` installs.
     """
     mcp_app = server.streamable_http_app(
         streamable_http_path="/mcp",
@@ -80,6 +78,6 @@ def build_service_app(
     for path, sub_app in mounts:
         app.mount(path, sub_app)
     # Last: the MCP app answers only /mcp, and a catch-all mount must not shadow the routes above.
-    app.mount("/", wrap_mcp(mcp_app) if wrap_mcp else mcp_app)
+    app.mount("/", mcp_app)
     instrument_app(app, tracer_provider)
     return app

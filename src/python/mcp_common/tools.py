@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -22,6 +23,9 @@ from pydantic import BaseModel, ValidationError
 from mcp_common.errors import InvalidArgument, ToolFailure, UpstreamError
 
 logger = logging.getLogger(__name__)
+
+TOOL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+"""The MCP tool-name rule (use `fullmatch`): 1 to 128 of A-Z a-z 0-9 _ - ."""
 
 InputT = TypeVar("InputT", bound=BaseModel)
 OutputT = TypeVar("OutputT", bound=BaseModel)

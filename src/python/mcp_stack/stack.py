@@ -100,7 +100,7 @@ def start(
             started = [launch(s, log_dir / f"{s.name}.log", extra_env) for s in stage]
             running.extend(started)
             for item in started:
-                _wait_ready(item)
+                wait_ready(item)
     except BaseException:
         stop(running)
         raise
@@ -128,10 +128,6 @@ def wait_ready(item: Running, timeout: float = 60.0) -> None:
     Raises:
         StackError: it exited, or was not ready within `timeout` seconds.
     """
-    _wait_ready(item, timeout)
-
-
-def _wait_ready(item: Running, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     last = "no answer yet"
     while time.monotonic() < deadline:
