@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from mcp_common.postgres import create_database, find_postgres_bin, postgres_server
+from mcp_testkit.postgres import create_database, find_postgres_bin, postgres_server
 
 
 @pytest.fixture

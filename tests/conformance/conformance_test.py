@@ -18,7 +18,7 @@ from conformance.suite import ConformanceSuite, Outcome, ScenarioResult, ensure_
 from mcp_aggregator.app import build_app
 from mcp_aggregator.config import UpstreamConfig
 from mcp_aggregator.settings import AggregatorSettings
-from mcp_common.testing import serve
+from mcp_testkit.testing import serve
 
 pytestmark = pytest.mark.anyio
 
@@ -30,7 +30,7 @@ MIN_DIRECT_PASSES = 24
 
 @pytest.fixture
 def anyio_backend() -> str:
-    # uvicorn (mcp_common.testing.serve) runs on asyncio.
+    # uvicorn (mcp_testkit.testing.serve) runs on asyncio.
     return "asyncio"
 
 

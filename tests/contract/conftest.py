@@ -20,7 +20,7 @@ from mcp import Client
 from mcp.types import CallToolResult, Tool
 
 from mcp_client.conftest import inprocess_platform
-from mcp_common.testing import PROTOCOL_MODES
+from mcp_testkit.testing import PROTOCOL_MODES
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class ToolCaller:
 
 @pytest.fixture(scope="session")
 def portal() -> Iterator[BlockingPortal]:
-    # uvicorn (mcp_common.testing.serve) runs on asyncio.
+    # uvicorn (mcp_testkit.testing.serve) runs on asyncio.
     with start_blocking_portal(backend="asyncio") as running:
         yield running
 

@@ -28,7 +28,7 @@ from mcp_stack.stack import (
     wait_ready,
 )
 
-from mcp_common.testing import PROTOCOL_MODES
+from mcp_testkit.testing import PROTOCOL_MODES
 
 CONTRACT_TOOLS = {"get_user_profile", "list_users", "create_ticket", "list_tickets", "query_data"}
 EXAMPLE_CALLS: dict[str, dict[str, Any]] = {

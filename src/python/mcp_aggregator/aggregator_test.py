@@ -17,7 +17,7 @@ from mcp_aggregator.app import build_app
 from mcp_aggregator.config import UpstreamConfig
 from mcp_aggregator.conftest import build_upstream
 from mcp_aggregator.settings import AggregatorSettings
-from mcp_common.testing import PROTOCOL_MODES, serve
+from mcp_testkit.testing import PROTOCOL_MODES, serve
 
 pytestmark = pytest.mark.anyio
 

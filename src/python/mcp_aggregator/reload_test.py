@@ -18,7 +18,7 @@ from mcp_aggregator.app import build_app
 from mcp_aggregator.config import UpstreamConfig, envoy_bootstrap, envoy_cluster
 from mcp_aggregator.conftest import build_upstream
 from mcp_aggregator.settings import AggregatorSettings
-from mcp_common.testing import serve
+from mcp_testkit.testing import serve
 
 pytestmark = pytest.mark.anyio
 

@@ -14,7 +14,7 @@ from mcp_aggregator.config import UpstreamConfig
 from mcp_aggregator.conftest import build_upstream
 from mcp_aggregator.settings import AggregatorSettings
 from mcp_common.telemetry import build_tracer_provider, install_tracer_provider
-from mcp_common.testing import PROTOCOL_MODES, serve
+from mcp_testkit.testing import PROTOCOL_MODES, serve
 
 pytestmark = pytest.mark.anyio
 

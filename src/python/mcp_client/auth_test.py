@@ -1,5 +1,5 @@
 """Bearer tokens against an MCP server that requires them (the SDK's resource-server support),
-with real RS256 JWTs from the fake Entra ID token endpoint (see `mcp_common.fake_entra`)."""
+with real RS256 JWTs from the fake Entra ID token endpoint (see `mcp_testkit.fake_entra`)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from mcp.server.mcpserver import MCPServer
 from pydantic import AnyHttpUrl
 
 from mcp_client.conftest import run_cli
-from mcp_common.fake_entra import FakeEntra, fake_entra
-from mcp_common.testing import PROTOCOL_MODES, serve
+from mcp_testkit.fake_entra import FakeEntra, fake_entra
+from mcp_testkit.testing import PROTOCOL_MODES, serve
 
 pytestmark = pytest.mark.anyio
 

@@ -12,7 +12,7 @@ from mcp.server.lowlevel import Server
 from mcp.types import CallToolRequestParams, CallToolResult, ListToolsResult, Tool
 
 from mcp_client.conftest import run_cli
-from mcp_common.testing import PROTOCOL_MODES, serve
+from mcp_testkit.testing import PROTOCOL_MODES, serve
 
 pytestmark = pytest.mark.anyio
 

@@ -11,7 +11,7 @@ from mcp.server.mcpserver import MCPServer
 
 from mcp_client.conftest import run_cli
 from mcp_client.settings import PROTOCOL_MODES
-from mcp_common.testing import serve
+from mcp_testkit.testing import serve
 
 pytestmark = pytest.mark.anyio
 

@@ -6,7 +6,7 @@ import pytest
 from fastapi import FastAPI
 
 from mcp_common.health import CheckFailed, ReadinessChecks, health_router
-from mcp_common.testing import serve
+from mcp_testkit.testing import serve
 
 pytestmark = pytest.mark.anyio
 

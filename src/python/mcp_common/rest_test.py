@@ -19,7 +19,7 @@ from mcp_common.errors import (
     UpstreamUnavailable,
 )
 from mcp_common.rest import RestClient, path_segment
-from mcp_common.testing import serve
+from mcp_testkit.testing import serve
 
 pytestmark = pytest.mark.anyio
 

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from mcp_common.telemetry import build_tracer_provider, instrument_app
-from mcp_common.testing import serve
+from mcp_testkit.testing import serve
 
 pytestmark = pytest.mark.anyio
 

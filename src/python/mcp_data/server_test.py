@@ -11,7 +11,7 @@ import httpx
 import pytest
 from mcp import Client
 
-from mcp_common.testing import PROTOCOL_MODES, serve
+from mcp_testkit.testing import PROTOCOL_MODES, serve
 from mcp_data.app import build_app
 from mcp_data.catalog import CatalogError
 from mcp_data.settings import DataSettings

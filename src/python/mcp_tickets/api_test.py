@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from mcp_common.database import Database
-from mcp_common.testing import serve
+from mcp_testkit.testing import serve
 from mcp_tickets import store
 from mcp_tickets.api import build_api
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from mcp import Client
 
-from mcp_common.testing import PROTOCOL_MODES, serve
+from mcp_testkit.testing import PROTOCOL_MODES, serve
 from mcp_tickets.app import build_app
 from mcp_tickets.settings import TicketsSettings
 

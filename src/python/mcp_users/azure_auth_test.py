@@ -2,7 +2,7 @@
 
 The directory API is the real reference API served over HTTP, behind a resource-server check
 of Azure AD tokens; the server gets its tokens with the real WorkloadIdentityCredential from a
-local HTTPS token endpoint (mcp_common.fake_entra). Only Azure itself is stood in for.
+local HTTPS token endpoint (mcp_testkit.fake_entra). Only Azure itself is stood in for.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import pytest
 from mcp import Client
 
 from mcp_common.database import Database
-from mcp_common.fake_entra import FakeEntra, RequireEntraToken, fake_entra
-from mcp_common.testing import serve
+from mcp_testkit.fake_entra import FakeEntra, RequireEntraToken, fake_entra
+from mcp_testkit.testing import serve
 from mcp_users import store
 from mcp_users.api import build_api
 from mcp_users.app import build_app

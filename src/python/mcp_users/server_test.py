@@ -8,7 +8,7 @@ import httpx
 import pytest
 from mcp import Client
 
-from mcp_common.testing import PROTOCOL_MODES, serve
+from mcp_testkit.testing import PROTOCOL_MODES, serve
 from mcp_users.app import build_app
 from mcp_users.settings import UsersSettings
 

@@ -25,7 +25,7 @@ from fastapi import FastAPI, Form
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mcp_common.testing import serve
+from mcp_testkit.testing import serve
 
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
