@@ -1,0 +1,60 @@
+"""OAuth 2.0 Protected Resource Metadata (RFC 9728): how a client learns where to get a token.
+
+An MCP client that gets a 401 follows the challenge's `resource_metadata` URL here and learns
+the authorization server (the tenant's Entra v2 authority) and the scopes to ask for. Entra
+refuses the RFC 8707 `resource` parameter on its v2 endpoints, so clients must ask for scopes
+under the API's App ID URI (`api://<app>/mcp.access`, or `api://<app>/.default`); the document
+names them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter
+
+from mcp_aggregator.policy import PolicyHolder
+from mcp_aggregator.settings import AggregatorSettings
+
+WELL_KNOWN = "/.well-known/oauth-protected-resource"
+
+
+def metadata_url(resource: str) -> str:
+    """Where the metadata of `resource` is: the well-known path inserted before its path."""
+    parts = urlsplit(resource)
+    return f"{parts.scheme}://{parts.netloc}{WELL_KNOWN}{parts.path.rstrip('/')}"
+
+
+def scopes_supported(settings: AggregatorSettings, policy: PolicyHolder) -> list[str]:
+    if settings.scopes_supported is not None:
+        return list(settings.scopes_supported)
+    app_uri = next((a for a in settings.audiences if a.startswith("api://")), None)
+    if app_uri is None and settings.audiences:
+        app_uri = f"api://{settings.audiences[0]}"
+    if app_uri is None:
+        return []
+    names = policy.current.scopes()
+    return [f"{app_uri}/{name}" for name in names] or [f"{app_uri}/.default"]
+
+
+def resource_metadata_router(settings: AggregatorSettings, policy: PolicyHolder) -> APIRouter:
+    router = APIRouter()
+    resource = settings.public_mcp_url
+    path = urlsplit(resource).path.rstrip("/")
+
+    async def document() -> dict[str, Any]:
+        return {
+            "resource": resource,
+            "authorization_servers": [
+                f"{settings.authority_host.rstrip('/')}/{settings.tenant_id}/v2.0"
+            ],
+            "scopes_supported": scopes_supported(settings, policy),
+            "bearer_methods_supported": ["header"],
+            "resource_name": "MCP platform",
+        }
+
+    paths = {WELL_KNOWN + path, WELL_KNOWN}
+    for route_path in sorted(paths):
+        router.add_api_route(route_path, document, methods=["GET"], include_in_schema=False)
+    return router
