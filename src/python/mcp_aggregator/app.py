@@ -18,7 +18,7 @@ from mcp_aggregator.notifications import ChangeFeed, LegacyNotifier
 from mcp_aggregator.policy import Policy, PolicyHolder, load_policy
 from mcp_aggregator.registry import RegistrySettings, UpstreamRegistry
 from mcp_aggregator.registry_file import WatchedFile, packaged_upstreams
-from mcp_aggregator.resource_metadata import metadata_url, resource_metadata_router
+from mcp_aggregator.resource_metadata import ResourceUrls, resource_metadata_router
 from mcp_aggregator.server import build_server
 from mcp_aggregator.settings import AggregatorSettings
 from mcp_common.guard import RequestGuard
@@ -102,8 +102,9 @@ def build_app(
     routers = [metrics.router()]
     resource_metadata = None
     if settings.auth == "entra":
-        routers.append(resource_metadata_router(settings, policy))
-        resource_metadata = metadata_url(settings.public_mcp_url)
+        urls = ResourceUrls(settings.resource_url)
+        routers.append(resource_metadata_router(settings, policy, urls))
+        resource_metadata = urls.metadata
     app = build_service_app(
         build_server(registry, bus, policy),
         settings,

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from opentelemetry import propagate, trace
@@ -127,7 +128,7 @@ class McpFront:
         metrics: Metrics,
         notifier: LegacyNotifier,
         policy: PolicyHolder,
-        resource_metadata: str | None = None,
+        resource_metadata: Callable[[Scope], str] | None = None,
     ) -> None:
         self._app = app
         self._registry = registry
@@ -377,7 +378,8 @@ class McpFront:
     ) -> None:
         if isinstance(error, AccessDenied):
             refusal = Forbidden(str(error))
-            header = challenge(refusal, self._resource_metadata, " ".join(error.scopes))
+            metadata = self._resource_metadata(scope) if self._resource_metadata else None
+            header = challenge(refusal, metadata, " ".join(error.scopes))
             body = {
                 "jsonrpc": "2.0",
                 "id": safe_id(message),

@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from starlette.types import Scope
 
 from mcp_aggregator.policy import PolicyHolder
 from mcp_aggregator.settings import AggregatorSettings
@@ -24,6 +25,26 @@ def metadata_url(resource: str) -> str:
     """Where the metadata of `resource` is: the well-known path inserted before its path."""
     parts = urlsplit(resource)
     return f"{parts.scheme}://{parts.netloc}{WELL_KNOWN}{parts.path.rstrip('/')}"
+
+
+class ResourceUrls:
+    """The public MCP URL (the RFC 9728 `resource`) and where its metadata is.
+
+    Configured (`resource_url`, as in production behind an ingress), or else taken from the
+    request (its scheme and Host, which the guard has already checked against allowed_hosts).
+    """
+
+    def __init__(self, configured: str | None) -> None:
+        self._configured = configured
+
+    def resource(self, scope: Scope) -> str:
+        if self._configured:
+            return self._configured
+        host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), "")
+        return f"{scope.get('scheme', 'http')}://{host}/mcp"
+
+    def metadata(self, scope: Scope) -> str:
+        return metadata_url(self.resource(scope))
 
 
 def scopes_supported(settings: AggregatorSettings, policy: PolicyHolder) -> list[str]:
@@ -38,14 +59,15 @@ def scopes_supported(settings: AggregatorSettings, policy: PolicyHolder) -> list
     return [f"{app_uri}/{name}" for name in names] or [f"{app_uri}/.default"]
 
 
-def resource_metadata_router(settings: AggregatorSettings, policy: PolicyHolder) -> APIRouter:
+def resource_metadata_router(
+    settings: AggregatorSettings, policy: PolicyHolder, urls: ResourceUrls
+) -> APIRouter:
     router = APIRouter()
-    resource = settings.public_mcp_url
-    path = urlsplit(resource).path.rstrip("/")
+    path = urlsplit(settings.resource_url or "/mcp").path.rstrip("/")
 
-    async def document() -> dict[str, Any]:
+    async def document(request: Request) -> dict[str, Any]:
         return {
-            "resource": resource,
+            "resource": urls.resource(request.scope),
             "authorization_servers": [
                 f"{settings.authority_host.rstrip('/')}/{settings.tenant_id}/v2.0"
             ],

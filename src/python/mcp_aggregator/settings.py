@@ -43,7 +43,7 @@ class AggregatorSettings(ServiceSettings):
     resource_url: str | None = Field(
         default=None,
         description="The public MCP URL clients use (the RFC 9728 `resource`), e.g. "
-        "https://mcp.example.com/mcp. Unset: http://<host>:<port>/mcp.",
+        "https://mcp.example.com/mcp. Unset: the request's scheme and Host, with /mcp.",
     )
     policy_file: str | None = Field(
         default=None,
@@ -55,10 +55,3 @@ class AggregatorSettings(ServiceSettings):
         description="Scopes named in the protected-resource metadata, as a client asks Entra for "
         "them (api://<app>/mcp.access). Unset: the policy's scopes under the App ID URI audience.",
     )
-
-    @property
-    def public_mcp_url(self) -> str:
-        if self.resource_url:
-            return self.resource_url
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}/mcp"

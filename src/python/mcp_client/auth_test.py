@@ -44,7 +44,7 @@ class EntraVerifier:
             return None
         self.seen.append(claims)
         return AccessToken(
-            token=token, client_id=claims["appid"], scopes=[], expires_at=claims["exp"]
+            token=token, client_id=claims["azp"], scopes=[], expires_at=claims["exp"]
         )
 
 
@@ -126,7 +126,7 @@ async def test_workload_identity_gets_a_token_from_azure_ad_for_the_scope(
             "scope": SCOPE,
         }
     ]
-    assert protected.verifier.seen[-1]["appid"] == protected.entra.client_id
+    assert protected.verifier.seen[-1]["azp"] == protected.entra.client_id
 
 
 async def test_a_refused_federated_credential_is_unauthorized_naming_it(

@@ -8,7 +8,7 @@ aggregator's tokens with it. What is checked, and why:
   with the same keys). `alg: none`, HS256 (a classic key-confusion attack, signing with the
   public key as an HMAC secret) and every other algorithm are refused before any key is used.
 - **Keys rotate**: a token whose `kid` is unknown makes the verifier fetch the JWKS again,
-  once per `refetch_cooldown` at most (so junk `kid`s cannot make it hammer Entra), with one
+  at most once per `refetch_cooldown` (so junk `kid`s cannot make it hammer Entra), with one
   fetch in flight however many requests wait for it. Fetches are async HTTP, never blocking
   the event loop.
 - **Issuer** in either form the tenant issues: v1 `https://sts.windows.net/{tid}/` and v2
@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import ssl
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -166,6 +167,7 @@ class TokenVerifier:
             raise ValueError("at least one audience is needed (the API's client id or App ID URI)")
         self.config = config
         self._keys = _Keys()
+        self._last_refetch = float("-inf")
         self._lock = asyncio.Lock()
         self._verified: dict[bytes, Principal] = {}
         self._http: httpx.AsyncClient | None = None
@@ -255,9 +257,13 @@ class TokenVerifier:
         async with self._lock:
             # Another request may have fetched while this one waited.
             key = self._keys.by_kid.get(kid)
+            now = time.monotonic()
+            never_fetched = self._keys.fetched_at == float("-inf")
             if key is None and (
-                time.monotonic() - self._keys.fetched_at >= self.config.refetch_cooldown
+                never_fetched or now - self._last_refetch >= self.config.refetch_cooldown
             ):
+                if not never_fetched:
+                    self._last_refetch = now
                 self._keys = await self._fetch_keys()
                 key = self._keys.by_kid.get(kid)
         if key is None:
@@ -266,9 +272,10 @@ class TokenVerifier:
 
     async def _fetch_keys(self) -> _Keys:
         if self._http is None:
-            self._http = httpx.AsyncClient(
-                verify=self.config.ca_bundle or True, timeout=10.0, follow_redirects=False
-            )
+            verify: ssl.SSLContext | bool = True
+            if self.config.ca_bundle:
+                verify = ssl.create_default_context(cafile=self.config.ca_bundle)
+            self._http = httpx.AsyncClient(verify=verify, timeout=10.0, follow_redirects=False)
         try:
             metadata = (await self._http.get(self.config.metadata_url)).raise_for_status().json()
             jwks_uri = metadata["jwks_uri"]

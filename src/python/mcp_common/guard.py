@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -162,7 +162,7 @@ class RequestGuard:
         *,
         authenticator: Authenticator,
         hosts: HostPolicy,
-        resource_metadata: str | None = None,
+        resource_metadata: Callable[[Scope], str] | None = None,
         max_body: int = DEFAULT_MAX_BODY,
     ) -> None:
         self._app = app
@@ -192,6 +192,7 @@ class RequestGuard:
         query: bytes = scope.get("query_string", b"")
         if query.startswith(_QUERY_TOKEN_KEYS[0]) or _QUERY_TOKEN_KEYS[1] in query:
             await self._refuse(
+                scope,
                 send,
                 InvalidToken(
                     "a token in the query string is refused; send it in the Authorization header"
@@ -201,7 +202,7 @@ class RequestGuard:
         try:
             principal = await self._authenticator.authenticate(_header(scope, b"authorization"))
         except AuthError as exc:
-            await self._refuse(send, exc)
+            await self._refuse(scope, send, exc)
             return
         scope.setdefault("state", {})["principal"] = principal
         if scope["method"] in ("GET", "HEAD", "OPTIONS"):
@@ -212,8 +213,9 @@ class RequestGuard:
             return
         await self._app(scope, replay(body, receive), send)
 
-    async def _refuse(self, send: Send, error: AuthError) -> None:
-        header = challenge(error, self._resource_metadata)
+    async def _refuse(self, scope: Scope, send: Send, error: AuthError) -> None:
+        metadata = self._resource_metadata(scope) if self._resource_metadata else None
+        header = challenge(error, metadata)
         kind = {401: "invalid_token", 403: "forbidden", 503: "temporarily_unavailable"}
         code = "unauthorized" if isinstance(error, MissingToken) else kind.get(error.status)
         logger.info("request refused (%d): %s", error.status, error)

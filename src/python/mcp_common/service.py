@@ -27,7 +27,7 @@ from fastapi import APIRouter, FastAPI
 from mcp.server.lowlevel import Server
 from mcp.server.transport_security import TransportSecuritySettings
 from opentelemetry.sdk.trace import TracerProvider
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Scope
 
 from mcp_common.auth import TokenVerifier
 from mcp_common.guard import (
@@ -114,7 +114,7 @@ def guard_app(
     settings: ServiceSettings,
     authenticator: Authenticator,
     *,
-    resource_metadata: str | None = None,
+    resource_metadata: Callable[[Scope], str] | None = None,
 ) -> RequestGuard:
     """`app` behind the request guard (see `mcp_common.guard`): every route passes through it."""
     return RequestGuard(
