@@ -133,7 +133,8 @@ async def test_expired_and_not_yet_valid_tokens_are_refused(entra: FakeEntra) ->
 async def test_wrong_audience_issuer_and_tenant_are_refused(entra: FakeEntra) -> None:
     verifier = _verifier(entra)
     message = await _refused(verifier, entra.token("api://someone-else"))
-    assert "another audience" in message and APP_URI in message
+    assert "another audience" in message
+    assert APP_URI in message
     wrong_issuer = entra.token(CLIENT_ID, issuer="https://login.example.org/evil/v2.0")
     assert "issuer" in await _refused(verifier, wrong_issuer)
     other_tenant = str(uuid.uuid4())
