@@ -18,6 +18,7 @@ from typing import Any
 
 import anyio
 from mcp.types import Tool
+from pydantic import SecretStr
 
 from contract.published import repository_file
 from mcp_client.commands import discover
@@ -37,7 +38,7 @@ async def live_tools(url: str | None) -> list[Tool]:
         return await discover(ClientSettings(server_url=url))  # token: MCP_BEARER_TOKEN etc.
     with tempfile.TemporaryDirectory(prefix="mcp-contract-") as root:
         async with inprocess_platform(Path(root)) as started:
-            settings = ClientSettings(server_url=started.url, bearer_token=started.token)
+            settings = ClientSettings(server_url=started.url, bearer_token=SecretStr(started.token))
             return await discover(settings)
 
 

@@ -244,7 +244,7 @@ async def test_upstreams_get_the_aggregators_token_and_the_end_user_not_the_clie
         await session.call_tool(
             "lookup",
             {"text": "x"},
-            meta={PRINCIPAL_META_KEY: {"oid": "forged", "roles": ["Admin"]}},
+            meta={PRINCIPAL_META_KEY: {"oid": "forged", "roles": ["Admin"]}},  # type: ignore[arg-type]
         )
     assert stack.alpha.seen, "the upstream was called"
     for headers in stack.alpha.seen:
