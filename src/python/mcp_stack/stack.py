@@ -38,14 +38,21 @@ DOMAIN_SERVICES: tuple[Service, ...] = (
 AGGREGATOR = Service("aggregator", "mcp_aggregator", 8000, "MCP_AGGREGATOR_")
 
 
-def registry_document(domains: Sequence[Service], *, authenticated: bool = True) -> dict[str, object]:
+def registry_document(
+    domains: Sequence[Service], *, authenticated: bool = True
+) -> dict[str, object]:
     """The aggregator's upstream registry (Envoy v3 clusters) for `domains` on 127.0.0.1.
 
     `authenticated`: each cluster names the scope the aggregator gets its token for.
     """
     return envoy_bootstrap(
         [
-            envoy_cluster(s.name, "127.0.0.1", s.port, **({"scope": domain_scope(s.name)} if authenticated else {}))
+            envoy_cluster(
+                s.name,
+                "127.0.0.1",
+                s.port,
+                **({"scope": domain_scope(s.name)} if authenticated else {}),
+            )
             for s in domains
         ]
     )
