@@ -10,22 +10,85 @@ from typing import Any
 
 from bench.load import Sample
 
-DIRECT = "direct"
+# Targets, in the order the table shows them. The floor section: the SDK's own server and
+# FastMCP, serving the users tools from fixed rows, against the domain servers (embedded store),
+# then the production path (a separate REST API process) for a domain server and for FastMCP.
+FLOOR = "floor"
+FASTMCP = "fastmcp"
+USERS = "users"
+TICKETS = "tickets"
+DATA = "data"
+USERS_REMOTE = "users->api"
+FASTMCP_REMOTE = "fastmcp->api"
+# The aggregator section: hops in front of the users server (the `users` row is "direct").
 AGGREGATOR = "aggregator"
 AGGREGATOR_AUTH = "aggregator+auth"
 """The aggregator with Entra ID authentication and a per-tool policy on."""
 FASTMCP_PROXY = "fastmcp-proxy"
-HOP_ROLE = "hop"
-"""CPU role name of the process between client and upstream (aggregator or fastmcp's proxy)."""
-UPSTREAM_ROLE = "upstream"
-CLIENT_ROLE = "client"
+FLOOR_SECTION = (FLOOR, FASTMCP, USERS, TICKETS, DATA, USERS_REMOTE, FASTMCP_REMOTE)
+AGGREGATOR_SECTION = (AGGREGATOR, AGGREGATOR_AUTH, FASTMCP_PROXY)
+TARGETS = FLOOR_SECTION + AGGREGATOR_SECTION
+DOMAINS = (USERS, TICKETS, DATA)
 
-P50_TARGET = 1.3
-"""Aggregated p50 at concurrency 1 may be at most this many times direct p50."""
-THROUGHPUT_TARGET = 0.7
-"""Aggregator throughput at concurrency 32 must be at least this fraction of direct."""
-P50_CONCURRENCY = 1
+# CPU roles: the process whose tools answer (a domain server, the floor, FastMCP), the hop in
+# front of it (the aggregator or fastmcp's proxy), the REST API process behind it, the client.
+SERVER_ROLE = "server"
+HOP_ROLE = "hop"
+API_ROLE = "api"
+CLIENT_ROLE = "client"
+ROLES = (SERVER_ROLE, HOP_ROLE, API_ROLE, CLIENT_ROLE)
+
+CPU_CONCURRENCY = 8
+"""CPU per call is compared where every process is busy but not saturated."""
 THROUGHPUT_CONCURRENCY = 32
+
+
+@dataclass(frozen=True)
+class Goal:
+    """`target`'s `metric` at `concurrency`, over `baseline`'s (None: the value itself)."""
+
+    target: str
+    baseline: str | None
+    metric: str
+    """"server cpu" or "hop cpu" (ms/call), "p50" (ms) or "throughput" (calls/s)."""
+    concurrency: int
+    op: str
+    """"<=", "<" or ">=": how the ratio (or value) must compare with `limit`."""
+    limit: float
+    comparison: bool = False
+    """A peer measured against the same bar, for comparison: not a goal of this platform."""
+
+
+GOALS: tuple[Goal, ...] = (
+    *(
+        goal
+        for domain in DOMAINS
+        for goal in (
+            Goal(domain, FLOOR, "server cpu", CPU_CONCURRENCY, "<=", 1.5),
+            Goal(domain, FASTMCP, "server cpu", CPU_CONCURRENCY, "<", 1.0),
+            Goal(domain, FLOOR, "throughput", THROUGHPUT_CONCURRENCY, ">=", 0.8),
+        )
+    ),
+    Goal(USERS_REMOTE, FASTMCP_REMOTE, "server cpu", CPU_CONCURRENCY, "<=", 1.5),
+    *(
+        goal
+        for hop in AGGREGATOR_SECTION
+        for goal in (
+            Goal(hop, USERS, "p50", 1, "<=", 1.3, comparison=hop == FASTMCP_PROXY),
+            Goal(
+                hop,
+                USERS,
+                "throughput",
+                THROUGHPUT_CONCURRENCY,
+                ">=",
+                0.7,
+                comparison=hop == FASTMCP_PROXY,
+            ),
+        )
+    ),
+    Goal(AGGREGATOR, None, "hop cpu", CPU_CONCURRENCY, "<=", 1.0),
+    Goal(AGGREGATOR_AUTH, None, "hop cpu", CPU_CONCURRENCY, "<=", 1.0),
+)
 
 
 @dataclass(frozen=True)
@@ -45,18 +108,21 @@ class Result:
 
 @dataclass(frozen=True)
 class Ratio:
+    """One goal evaluated for one protocol generation."""
+
     protocol: str
-    target: str
-    metric: str
+    goal: Goal
     value: float | None
-    limit: float
-    at_most: bool
+    """The ratio to the baseline (or the value itself); None without data."""
 
     @property
     def met(self) -> bool | None:
         if self.value is None:
             return None
-        return self.value <= self.limit if self.at_most else self.value >= self.limit
+        limit = self.goal.limit
+        return {"<=": self.value <= limit, "<": self.value < limit, ">=": self.value >= limit}[
+            self.goal.op
+        ]
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -108,32 +174,35 @@ def _quotient(top: float | None, bottom: float | None) -> float | None:
     return top / bottom if top is not None and bottom else None
 
 
-def ratios(results: Sequence[Result]) -> list[Ratio]:
-    """Each proxying target against direct, per protocol: p50 at c=1, throughput at c=32."""
+def metric_value(result: Result | None, metric: str) -> float | None:
+    if result is None:
+        return None
+    if metric == "p50":
+        return result.p50_ms
+    if metric == "throughput":
+        return result.calls_per_second
+    role = metric.removesuffix(" cpu")
+    return result.cpu_ms_per_call.get(role)
+
+
+def ratios(results: Sequence[Result], goals: Sequence[Goal] = GOALS) -> list[Ratio]:
+    """Every goal, per protocol generation, for the targets that were measured."""
     out: list[Ratio] = []
     protocols = list(dict.fromkeys(r.protocol for r in results))
-    targets = [t for t in dict.fromkeys(r.target for r in results) if t != DIRECT]
+    measured = {r.target for r in results}
     for protocol in protocols:
-        for target in targets:
-            slow = _find(results, target, protocol, P50_CONCURRENCY)
-            base = _find(results, DIRECT, protocol, P50_CONCURRENCY)
-            p50 = _quotient(slow.p50_ms if slow else None, base.p50_ms if base else None)
-            out.append(Ratio(protocol, target, f"p50 @ c={P50_CONCURRENCY}", p50, P50_TARGET, True))
-            busy = _find(results, target, protocol, THROUGHPUT_CONCURRENCY)
-            base = _find(results, DIRECT, protocol, THROUGHPUT_CONCURRENCY)
-            rate = _quotient(
-                busy.calls_per_second if busy else None, base.calls_per_second if base else None
+        for goal in goals:
+            if goal.target not in measured:
+                continue
+            value = metric_value(
+                _find(results, goal.target, protocol, goal.concurrency), goal.metric
             )
-            out.append(
-                Ratio(
-                    protocol,
-                    target,
-                    f"throughput @ c={THROUGHPUT_CONCURRENCY}",
-                    rate,
-                    THROUGHPUT_TARGET,
-                    False,
+            if goal.baseline is not None:
+                base = metric_value(
+                    _find(results, goal.baseline, protocol, goal.concurrency), goal.metric
                 )
-            )
+                value = _quotient(value, base)
+            out.append(Ratio(protocol, goal, value))
     return out
 
 
@@ -154,21 +223,23 @@ def _aligned(rows: Sequence[Sequence[str]], right: set[int]) -> list[str]:
 
 
 def format_table(results: Sequence[Result]) -> str:
-    header = [
-        "target",
-        "protocol",
-        "conc",
-        "ok",
-        "errors",
-        "p50 ms",
-        "p99 ms",
-        "calls/s",
-        "cpu ms/call: upstream",
-        "hop",
-        "client",
-    ]
-    rows = [header]
-    for r in results:
+    """One table: per protocol generation, the floor section, then the aggregator section."""
+    header = ["target", "protocol", "conc", "ok", "errors", "p50 ms", "p99 ms", "calls/s"]
+    header += ["cpu ms/call: server", "hop", "api", "client"]
+    order = {target: index for index, target in enumerate(TARGETS)}
+    protocols = list(dict.fromkeys(r.protocol for r in results))
+    ordered = sorted(
+        results,
+        key=lambda r: (protocols.index(r.protocol), order.get(r.target, len(order)), r.concurrency),
+    )
+    rows: list[list[str]] = [header]
+    breaks: list[int] = []
+    previous: tuple[str, bool] | None = None
+    for r in ordered:
+        section = (r.protocol, r.target in AGGREGATOR_SECTION)
+        if previous is not None and section != previous:
+            breaks.append(len(rows))
+        previous = section
         cpu = r.cpu_ms_per_call
         rows.append(
             [
@@ -180,14 +251,15 @@ def format_table(results: Sequence[Result]) -> str:
                 number(r.p50_ms, 2),
                 number(r.p99_ms, 2),
                 number(r.calls_per_second),
-                number(cpu.get(UPSTREAM_ROLE), 2),
-                number(cpu.get(HOP_ROLE), 2),
-                number(cpu.get(CLIENT_ROLE), 2),
+                *(number(cpu.get(role), 2) for role in ROLES),
             ]
         )
     lines = _aligned(rows, right=set(range(2, len(header))))
-    lines.insert(1, "-" * max(len(line) for line in lines))
-    notes = [f"  {r.target} {r.protocol} c={r.concurrency}: {r.note}" for r in results if r.note]
+    width = max(len(line) for line in lines)
+    for index in reversed(breaks):
+        lines.insert(index, "")
+    lines.insert(1, "-" * width)
+    notes = [f"  {r.target} {r.protocol} c={r.concurrency}: {r.note}" for r in ordered if r.note]
     if notes:
         lines += ["", "notes:", *notes]
     return "\n".join(lines)
@@ -205,23 +277,29 @@ def format_support(results: Sequence[Result]) -> str:
 
 
 def _ratio_text(ratio: Ratio, value: float) -> str:
-    # Rounded towards "worse" (p50 up, throughput down), so the two decimals printed never
-    # read as meeting a target that the exact value misses.
-    hundredths = math.ceil(value * 100) if ratio.at_most else math.floor(value * 100)
-    return f"{hundredths / 100:.2f}x"
+    # Rounded towards "worse" (up for an upper bound, down for a lower one), so the two
+    # decimals printed never read as meeting a target that the exact value misses.
+    upper = ratio.goal.op in ("<=", "<")
+    hundredths = math.ceil(value * 100) if upper else math.floor(value * 100)
+    unit = "x" if ratio.goal.baseline is not None else " ms"
+    return f"{hundredths / 100:.2f}{unit}"
 
 
 def format_ratios(found: Sequence[Ratio]) -> str:
-    rows = [["protocol", "target / direct", "metric", "ratio", "target", "verdict"]]
+    rows = [["protocol", "target", "metric", "value", "goal", "verdict"]]
     for ratio in found:
+        goal = ratio.goal
         verdict = {True: "MET", False: "NOT MET", None: "n/a (no data)"}[ratio.met]
+        if goal.comparison:
+            verdict += " (a peer, for comparison)"
+        unit = "x" if goal.baseline is not None else " ms"
         rows.append(
             [
                 ratio.protocol,
-                f"{ratio.target} / {DIRECT}",
-                ratio.metric,
+                goal.target if goal.baseline is None else f"{goal.target} / {goal.baseline}",
+                f"{goal.metric} @ c={goal.concurrency}",
                 "-" if ratio.value is None else _ratio_text(ratio, ratio.value),
-                f"{'<=' if ratio.at_most else '>='} {ratio.limit:g}x",
+                f"{goal.op} {goal.limit:g}{unit}",
                 verdict,
             ]
         )
