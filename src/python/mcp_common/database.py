@@ -6,6 +6,13 @@ crash. PostgreSQL (`postgresql+asyncpg://...`) is for deployments with more than
 
 Start-up creates the tables and seeds demo data. Both are safe when replicas start together:
 seed rows have fixed keys, so a second seeder's insert fails on the key and is ignored.
+
+Reads go through `read()`. On PostgreSQL that is an async connection. On SQLite it is a plain
+(synchronous) sqlite3 connection used on the event loop itself: the async driver runs every
+step of a query (cursor, execute, fetch, close, rollback) on its own thread, and those
+hand-offs cost far more CPU than reading a few rows of a local file. A read there blocks the
+loop for as long as the query runs, which suits this store (a laptop or single-replica demo of
+small tables); writes, which wait for the disk, stay on the async driver's thread.
 """
 
 from __future__ import annotations
@@ -16,7 +23,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import MetaData, event, text
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    Engine,
+    Executable,
+    MetaData,
+    create_engine,
+    event,
+    text,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -35,6 +51,22 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+class InlineConnection:
+    """`AsyncConnection.execute` over a synchronous connection: the query runs right away."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    async def execute(
+        self, statement: Executable, parameters: dict[str, Any] | None = None
+    ) -> CursorResult[Any]:
+        return self._connection.execute(statement, parameters)
+
+
+ReadConnection = AsyncConnection | InlineConnection
+"""What `Database.read()` gives: `await connection.execute(statement)` on either."""
+
+
 class Database:
     """One database: its engine, schema and seed data. Use `lifespan()` around the app's life."""
 
@@ -43,6 +75,7 @@ class Database:
         self._metadata = metadata
         self._seed = seed
         self._engine: AsyncEngine | None = None
+        self._reader: Engine | None = None
 
     @property
     def engine(self) -> AsyncEngine:
@@ -60,17 +93,38 @@ class Database:
         url = make_url(self.url)
         if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, pool_pre_ping=True)
-        if url.get_backend_name() == "sqlite":
+        sqlite = url.get_backend_name() == "sqlite"
+        # A ping before each checkout finds connections a server dropped; a file cannot drop
+        # one, and for SQLite the ping was one more round trip to the driver's thread per call.
+        engine = create_async_engine(url, pool_pre_ping=not sqlite)
+        reader = None
+        if sqlite:
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+            # The same file through the standard library's driver, for reads on the loop.
+            reader = create_engine(url.set(drivername="sqlite+pysqlite"))
+            event.listen(reader, "connect", _sqlite_pragmas)
         self._engine = engine
         try:
             await self._create_schema()
             await self._run_seed()
+            self._reader = reader
             yield
         finally:
+            self._reader = None
             self._engine = None
+            if reader is not None:
+                reader.dispose()
             await engine.dispose()
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[ReadConnection]:
+        """A connection for reads (see the module docstring); not for writes."""
+        if self._reader is None:
+            async with self.engine.connect() as connection:
+                yield connection
+            return
+        with self._reader.connect() as connection:
+            yield InlineConnection(connection)
 
     async def _create_schema(self) -> None:
         # Replicas starting together can race on CREATE TABLE in PostgreSQL; the loser retries

@@ -1,24 +1,26 @@
-"""Assembles a domain MCP server: tools over a REST client, over a real or embedded API.
+"""Assembles a domain MCP server: tools over a backend, remote (REST) or embedded (in-process).
 
-A domain package provides three things: its tool specs (built on a `RestClient`), its
-reference REST API (a FastAPI app over a `Database`), and its settings. This module wires
-them the same way for every domain:
+A domain package provides its tool specs (built on a backend: a small protocol naming what the
+tools need), two implementations of that backend, its reference REST API (a FastAPI app over a
+`Database`) and its settings. This module wires them the same way for every domain:
 
-- `api_url` set: the tools call that system of record over HTTP with Azure AD tokens
-  (`credential`, `api_scope`); readiness checks that the API answers.
-- `api_url` unset: the reference API runs in-process over `database_url` and the tools call it
-  through the same `RestClient` (an in-memory ASGI transport, so the HTTP contract, status
-  codes and error mapping are exercised exactly as against a remote API). The reference API is
-  also served at `/api` (its OpenAPI document at `/api/openapi.json`) for people and tests.
+- `api_url` set: the backend calls that system of record's REST API over HTTP with Azure AD
+  tokens (`credential`, `api_scope`), through a `RestClient`; readiness checks that the API
+  answers.
+- `api_url` unset: the reference implementation runs in-process over `database_url`, and the
+  tools call its service layer directly, the one its REST API serves. There is no HTTP hop
+  inside the process (an in-memory ASGI transport and FastAPI per call were more than half of
+  a call's CPU); the REST contract is proven by the API's own tests and by the remote
+  backend's. The reference API is still served at `/api` (its OpenAPI document at
+  `/api/openapi.json`) for people and tests.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
-import httpx
 from fastapi import FastAPI
 from mcp.server.lowlevel import Server
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler
@@ -30,30 +32,23 @@ from mcp_common.identity import build_token_source
 from mcp_common.rest import RestClient
 from mcp_common.service import LifespanHook, build_authenticator, build_service_app, guard_app
 from mcp_common.settings import DomainSettings
-from mcp_common.telemetry import instrument_app
 from mcp_common.tools import ToolCatalog, ToolSpec
 
-EMBEDDED_API_BASE = "http://embedded-api"
+BackendT = TypeVar("BackendT")
 
 
-def build_rest_client(
-    settings: DomainSettings, name: str, embedded_api: FastAPI | None = None
-) -> RestClient:
-    """The client the tools use: to `settings.api_url`, or to `embedded_api` in-process."""
-    common: dict[str, Any] = {
-        "timeout_seconds": settings.api_timeout_seconds,
-        "retries": settings.api_retries,
-    }
-    if settings.api_url is None:
-        if embedded_api is None:
-            raise ValueError("no api_url is configured and no embedded API was given")
-        return RestClient(
-            name, EMBEDDED_API_BASE, transport=httpx.ASGITransport(app=embedded_api), **common
-        )
+def build_rest_client(settings: DomainSettings, name: str, api_url: str) -> RestClient:
+    """The client of the system of record at `api_url`, with this service's Azure AD tokens."""
     tokens = build_token_source(
         settings.credential, settings.api_scope, connection_verify=settings.tls_ca_bundle
     )
-    return RestClient(name, settings.api_url, tokens=tokens, **common)
+    return RestClient(
+        name,
+        api_url,
+        tokens=tokens,
+        timeout_seconds=settings.api_timeout_seconds,
+        retries=settings.api_retries,
+    )
 
 
 def build_domain_app(
@@ -62,43 +57,47 @@ def build_domain_app(
     domain: str,
     version: str,
     instructions: str,
-    tools: Callable[[RestClient], Sequence[ToolSpec[Any, Any]]],
+    tools: Callable[[BackendT], Sequence[ToolSpec[Any, Any]]],
+    remote: Callable[[RestClient], BackendT],
+    embedded: Callable[[Database], BackendT],
     reference_api: Callable[[Database], FastAPI],
     database: Database,
 ) -> RequestGuard:
     """The complete ASGI app of one domain MCP server, behind the request guard.
 
+    `remote` makes the backend over a REST client of `settings.api_url`; `embedded`, the
+    in-process one over `database` (then `reference_api` is served at `/api` too).
+
     With auth=entra only the `allowed_callers` (the aggregator) get past the guard, on `/mcp`
-    and on the embedded `/api` alike; the tools' own in-process calls to the embedded API do
-    not pass through it (they are this server's own code).
+    and on the embedded `/api` alike; the tools' in-process calls to the embedded service
+    layer do not pass through it (they are this server's own code).
     """
     checks = ReadinessChecks()
     hooks: list[LifespanHook] = []
     mounts: list[tuple[str, Any]] = []
-    embedded_api = None
     if settings.api_url is None:
-        embedded_api = reference_api(database)
-        instrument_app(embedded_api)  # the trace continues into the system of record
+        backend = embedded(database)
         hooks.append(database.lifespan)
         checks.add("database", database.check)
-        mounts.append(("/api", embedded_api))
-    rest = build_rest_client(settings, domain, embedded_api)
-    if settings.api_url is not None:
+        # Traced by the service app's instrumentation, as one of its routes (one layer).
+        mounts.append(("/api", reference_api(database)))
+    else:
+        rest = build_rest_client(settings, domain, settings.api_url)
+        backend = remote(rest)
 
         async def api_reachable() -> None:
             await rest.get("/health")
 
+        @contextlib.asynccontextmanager
+        async def close_rest() -> AsyncIterator[None]:
+            try:
+                yield
+            finally:
+                await rest.aclose()
+
         checks.add(f"{domain}-api", api_reachable)
-
-    @contextlib.asynccontextmanager
-    async def close_rest() -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            await rest.aclose()
-
-    hooks.append(close_rest)
-    catalog = ToolCatalog(tools(rest))
+        hooks.append(close_rest)
+    catalog = ToolCatalog(tools(backend))
     # Served so an aggregator can follow list changes over 2026-07-28 `subscriptions/listen`.
     subscriptions = InMemorySubscriptionBus()
     server: Server[Any] = Server(

@@ -79,5 +79,7 @@ def configure_logging(service_name: str, level: LogLevel = "INFO", fmt: LogForma
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
-    # One line per HTTP request to an upstream is noise at INFO.
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
+    # One line per HTTP request to an upstream is noise at INFO, and so is the SDK's
+    # "Terminating session: None" at the end of every stateless request.
+    for noisy in ("httpx", "mcp.server.streamable_http"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -9,10 +9,13 @@ One process serves:
 - `/health/live`, `/health/ready`: see `mcp_common.health`.
 - any routers the service adds (a domain's embedded reference REST API, `/metrics`, ...).
 
-Why the MCP app is mounted under FastAPI and not the reverse: health probes, metrics and the
-REST API are ordinary HTTP routes with OpenAPI documents, and FastAPI's OpenTelemetry
-instrumentation then covers every request, MCP included. A mounted Starlette app's lifespan
-does not run, so this app's lifespan enters the SDK's session manager itself.
+Health probes, metrics and the REST API are ordinary HTTP routes of a FastAPI app (with
+OpenAPI documents and OpenTelemetry's ASGI instrumentation). A request to `/mcp` itself goes
+straight to the SDK's app (`McpEntry`), past FastAPI's routing and middleware, which cost more
+CPU per call than the SDK's own work: one tracing layer per MCP request, the SDK's span for
+the message, continuing the caller's W3C trace context from the HTTP headers. Everything else
+(and `/mcp/...`) is FastAPI's, the MCP app still mounted there. A mounted Starlette app's
+lifespan does not run, so the FastAPI app's lifespan enters the SDK's session manager itself.
 """
 
 from __future__ import annotations
@@ -26,8 +29,11 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from mcp.server.lowlevel import Server
 from mcp.server.transport_security import TransportSecuritySettings
+from opentelemetry import context as otel_context
+from opentelemetry import propagate
+from opentelemetry.propagators.textmap import Getter
 from opentelemetry.sdk.trace import TracerProvider
-from starlette.types import ASGIApp, Scope
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mcp_common.auth import TokenVerifier
 from mcp_common.guard import (
@@ -46,6 +52,42 @@ logger = logging.getLogger(__name__)
 LifespanHook = Callable[[], AbstractAsyncContextManager[None]]
 """A resource to hold open while the app runs (a database engine, an HTTP pool)."""
 
+MCP_PATH = "/mcp"
+
+
+class _HeaderGetter(Getter[Scope]):
+    """Reads W3C trace headers from ASGI's raw (lower-case, latin-1) header list."""
+
+    def get(self, carrier: Scope, key: str) -> list[str] | None:
+        name = key.encode("latin-1")
+        values = [value.decode("latin-1") for k, value in carrier["headers"] if k == name]
+        return values or None
+
+    def keys(self, carrier: Scope) -> list[str]:
+        return [k.decode("latin-1") for k, _ in carrier["headers"]]
+
+
+_HEADERS = _HeaderGetter()
+
+
+class McpEntry:
+    """`/mcp` to the SDK's app under the caller's trace context; everything else to `app`."""
+
+    def __init__(self, mcp_app: ASGIApp, app: ASGIApp) -> None:
+        self._mcp_app = mcp_app
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != MCP_PATH:
+            await self._app(scope, receive, send)
+            return
+        # The SDK's span for the message becomes a child of the caller's span.
+        token = otel_context.attach(propagate.extract(scope, getter=_HEADERS))
+        try:
+            await self._mcp_app(scope, receive, send)
+        finally:
+            otel_context.detach(token)
+
 
 def build_service_app(
     server: Server[Any],
@@ -56,15 +98,15 @@ def build_service_app(
     mounts: Sequence[tuple[str, Any]] = (),
     lifespan_hooks: Sequence[LifespanHook] = (),
     tracer_provider: TracerProvider | None = None,
-) -> FastAPI:
-    """A FastAPI app serving `server` at `/mcp`, plus health, `routers` and `mounts`.
+) -> McpEntry:
+    """An app serving `server` at `/mcp`, plus FastAPI's health, `routers` and `mounts`.
 
     `lifespan_hooks` are entered in order at start and left in reverse at shutdown, around
     the MCP session manager. Spans go to `tracer_provider`, or the process-wide provider that
     `mcp_common.runner` installs.
     """
     mcp_app = server.streamable_http_app(
-        streamable_http_path="/mcp",
+        streamable_http_path=MCP_PATH,
         stateless_http=True,
         json_response=False,
         transport_security=TransportSecuritySettings(
@@ -92,7 +134,7 @@ def build_service_app(
     # Last: the MCP app answers only /mcp, and a catch-all mount must not shadow the routes above.
     app.mount("/", mcp_app)
     instrument_app(app, tracer_provider)
-    return app
+    return McpEntry(mcp_app, app)
 
 
 def build_authenticator(

@@ -96,14 +96,15 @@ class ToolCatalog:
                 raise ValueError(f"tool {spec.name!r} is defined twice")
             self._specs[spec.name] = spec
         self._listing = [spec.to_mcp() for spec in self._specs.values()]
+        # The SDK asks for a tool's input schema on every call; pydantic would regenerate it.
+        self._input_schemas = {tool.name: tool.input_schema for tool in self._listing}
 
     @property
     def names(self) -> list[str]:
         return list(self._specs)
 
     def input_schema(self, name: str) -> dict[str, Any] | None:
-        spec = self._specs.get(name)
-        return None if spec is None else spec.input_model.model_json_schema()
+        return self._input_schemas.get(name)
 
     async def list_tools(
         self, ctx: Any, params: types.PaginatedRequestParams | None

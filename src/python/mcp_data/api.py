@@ -18,7 +18,7 @@ from fastapi import FastAPI, HTTPException
 from mcp_common.database import Database
 from mcp_common.errors import InvalidArgument
 from mcp_data import VERSION
-from mcp_data.filters import parse_filters
+from mcp_data.backend import EmbeddedDatasets
 from mcp_data.models import DatasetList, QueryRequest, QueryResult
 from mcp_data.store import DatasetStore
 
@@ -26,6 +26,7 @@ from mcp_data.store import DatasetStore
 def build_api(database: Database, store: DatasetStore) -> FastAPI:
     """The datasets API over `database` (opened by the caller's lifespan) and `store`'s tables."""
     api = FastAPI(title="Analytics datasets API", version=VERSION)
+    datasets = EmbeddedDatasets(database, store)
 
     @api.get("/health")
     async def health() -> dict[str, str]:
@@ -45,11 +46,8 @@ def build_api(database: Database, store: DatasetStore) -> FastAPI:
     )
     async def query(name: str, body: QueryRequest) -> QueryResult:
         try:
-            dataset = store.catalog.dataset(name)
-            conditions = parse_filters(dataset, body.filters)
+            return await datasets.query(name, body.filters, body.limit)
         except InvalidArgument as exc:
             raise HTTPException(400, detail=exc.message) from exc
-        async with database.engine.connect() as connection:
-            return await store.query(connection, dataset, conditions, body.limit)
 
     return api

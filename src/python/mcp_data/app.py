@@ -6,9 +6,13 @@ from starlette.types import ASGIApp
 
 from mcp_common.database import Database
 from mcp_common.domain import build_domain_app
+from mcp_common.rest import RestClient
+from mcp_common.tools import ToolSpec
 from mcp_data import VERSION
 from mcp_data.api import build_api
+from mcp_data.backend import Datasets, EmbeddedDatasets, RestDatasets
 from mcp_data.catalog import DatasetCatalog, load_catalog
+from mcp_data.models import QueryDataInput, QueryResult
 from mcp_data.settings import DataSettings
 from mcp_data.store import DatasetStore
 from mcp_data.tools import build_tools
@@ -30,12 +34,24 @@ def build_app(settings: DataSettings) -> ASGIApp:
     catalog = load_catalog(settings.datasets_file)
     store = DatasetStore(catalog)
     database = Database(settings.database_url, store.metadata, store.seed)
+
+    def remote(api: RestClient) -> Datasets:
+        return RestDatasets(api)
+
+    def embedded(db: Database) -> Datasets:
+        return EmbeddedDatasets(db, store)
+
+    def tools(datasets: Datasets) -> list[ToolSpec[QueryDataInput, QueryResult]]:
+        return build_tools(datasets, catalog)
+
     return build_domain_app(
         settings,
         domain="data",
         version=VERSION,
         instructions=instructions(catalog),
-        tools=lambda api: build_tools(api, catalog),
+        tools=tools,
+        remote=remote,
+        embedded=embedded,
         reference_api=lambda db: build_api(db, store),
         database=database,
     )

@@ -29,6 +29,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import TypeEngine
 
+from mcp_common.database import ReadConnection
 from mcp_data.catalog import CatalogError, ColumnType, DatasetCatalog, DatasetSpec
 from mcp_data.demo import ROW_ID, demo_rows
 from mcp_data.filters import Condition, compile_filters
@@ -111,7 +112,7 @@ class DatasetStore:
 
     async def query(
         self,
-        connection: AsyncConnection,
+        connection: ReadConnection,
         dataset: DatasetSpec,
         conditions: Sequence[Condition],
         limit: int,

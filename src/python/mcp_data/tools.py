@@ -1,4 +1,4 @@
-"""The data tool, `query_data`, calling the datasets' REST API.
+"""The data tool, `query_data`, over the datasets (their REST API, or the embedded ones).
 
 The catalog the server loaded describes the datasets in the tool's description; the API (the
 embedded one, or a real backend serving the same catalog) checks every query and names what
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 
-from mcp_common.rest import RestClient, path_segment
 from mcp_common.tools import ToolSpec
+from mcp_data.backend import Datasets
 from mcp_data.catalog import DatasetCatalog, DatasetSpec, is_valid_name
 from mcp_data.models import DEFAULT_LIMIT, MAX_LIMIT, QueryDataInput, QueryResult
 
@@ -60,20 +60,14 @@ def query_data_description(catalog: DatasetCatalog) -> str:
 
 
 def build_tools(
-    api: RestClient, catalog: DatasetCatalog
+    datasets: Datasets, catalog: DatasetCatalog
 ) -> list[ToolSpec[QueryDataInput, QueryResult]]:
     async def query_data(args: QueryDataInput) -> QueryResult:
         # Only a valid identifier can name a dataset; anything else would not be a plain
         # path segment, so it is refused here with the same message the API gives.
         if not is_valid_name(args.dataset):
             raise catalog.unknown_dataset(args.dataset)
-        body = await api.request(
-            "POST",
-            f"/datasets/{path_segment(args.dataset)}/query",
-            json={"filters": args.filters, "limit": args.limit},
-            idempotent=True,
-        )
-        return QueryResult.model_validate(body)
+        return await datasets.query(args.dataset, args.filters, args.limit)
 
     return [
         ToolSpec(

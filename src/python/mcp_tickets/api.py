@@ -15,7 +15,8 @@ from typing import Annotated
 from fastapi import FastAPI, Header, HTTPException, Query, Response
 
 from mcp_common.database import Database
-from mcp_tickets import VERSION, store
+from mcp_common.errors import Conflict
+from mcp_tickets import VERSION
 from mcp_tickets.models import (
     IDEMPOTENCY_KEY_PATTERN,
     MAX_IDEMPOTENCY_KEY,
@@ -25,11 +26,13 @@ from mcp_tickets.models import (
     TicketDraft,
     TicketPage,
 )
+from mcp_tickets.tracker import EmbeddedTracker
 
 
 def build_api(database: Database) -> FastAPI:
     """The tracker API over `database` (opened by the caller's lifespan)."""
     api = FastAPI(title="Ticket tracker API", version=VERSION)
+    tracker = EmbeddedTracker(database)
 
     @api.get("/health")
     async def health() -> dict[str, str]:
@@ -60,9 +63,9 @@ def build_api(database: Database) -> FastAPI:
         ] = None,
     ) -> Ticket:
         try:
-            ticket, created = await store.create_ticket(database.engine, draft, idempotency_key)
-        except store.IdempotencyConflict as exc:
-            raise HTTPException(409, detail=str(exc)) from exc
+            ticket, created = await tracker.create_or_replay(draft, idempotency_key)
+        except Conflict as exc:
+            raise HTTPException(409, detail=exc.message) from exc
         if not created:
             response.status_code = 200
         return ticket
@@ -73,7 +76,6 @@ def build_api(database: Database) -> FastAPI:
         skip: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 10,
     ) -> TicketPage:
-        async with database.engine.connect() as connection:
-            return await store.list_tickets(connection, status, skip, limit)
+        return await tracker.list_tickets(status, skip, limit)
 
     return api

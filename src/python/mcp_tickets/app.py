@@ -6,16 +6,26 @@ from starlette.types import ASGIApp
 
 from mcp_common.database import Database
 from mcp_common.domain import build_domain_app
+from mcp_common.rest import RestClient
 from mcp_tickets import VERSION, store
 from mcp_tickets.api import build_api
 from mcp_tickets.settings import TicketsSettings
 from mcp_tickets.tools import build_tools
+from mcp_tickets.tracker import EmbeddedTracker, RestTracker, Tracker
 
 INSTRUCTIONS = (
     "Support ticket tracker. create_ticket opens a ticket (title, description, priority); pass an "
     "idempotency_key you make up and reuse it when retrying, so a retry never opens a duplicate. "
     "list_tickets pages through tickets, newest first, optionally only those with one status."
 )
+
+
+def _remote(api: RestClient) -> Tracker:
+    return RestTracker(api)
+
+
+def _embedded(database: Database) -> Tracker:
+    return EmbeddedTracker(database)
 
 
 def build_app(settings: TicketsSettings) -> ASGIApp:
@@ -25,6 +35,8 @@ def build_app(settings: TicketsSettings) -> ASGIApp:
         version=VERSION,
         instructions=INSTRUCTIONS,
         tools=build_tools,
+        remote=_remote,
+        embedded=_embedded,
         reference_api=build_api,
         database=Database(settings.database_url, store.metadata, store.seed),
     )

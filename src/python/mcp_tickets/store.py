@@ -23,6 +23,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    bindparam,
     func,
     select,
     text,
@@ -30,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from mcp_common.database import ReadConnection
 from mcp_tickets.models import (
     MAX_DESCRIPTION,
     MAX_IDEMPOTENCY_KEY,
@@ -205,16 +207,32 @@ async def create_ticket(
 
 
 async def list_tickets(
-    connection: AsyncConnection, status: Status | None, skip: int, limit: int
+    connection: ReadConnection, status: Status | None, skip: int, limit: int
 ) -> TicketPage:
     """One page of tickets (all, or those with `status`), newest first, ties by higher id."""
-    count = select(func.count()).select_from(tickets)
-    query = select(tickets).order_by(*_ORDER).offset(skip).limit(limit)
+    page = _PAGE if status is None else _PAGE_WITH_STATUS
+    parameters: dict[str, Any] = {"skip": skip, "limit": limit}
     if status is not None:
-        count = count.where(tickets.c.status == status)
-        query = query.where(tickets.c.status == status)
-    total = (await connection.execute(count)).scalar_one()
-    items = [_ticket(row) for row in await connection.execute(query)]
+        parameters["status"] = status
+    rows = (await connection.execute(page, parameters)).all()
+    if rows:
+        total = rows[0][-1]
+    else:  # past the end: no row carries the total
+        count = _COUNT if status is None else _COUNT.where(tickets.c.status == status)
+        total = (await connection.execute(count)).scalar_one()
+    items = [_ticket(row) for row in rows]
     return TicketPage(
         items=items, total=total, skip=skip, limit=limit, has_more=skip + len(items) < total
     )
+
+
+_COUNT = select(func.count()).select_from(tickets)
+# One statement per page, built once: the rows and the total matching the filter (a window
+# count, computed before OFFSET and LIMIT apply).
+_PAGE = (
+    select(*tickets.c, func.count().over().label("total"))
+    .order_by(*_ORDER)
+    .offset(bindparam("skip", type_=Integer))
+    .limit(bindparam("limit", type_=Integer))
+)
+_PAGE_WITH_STATUS = _PAGE.where(tickets.c.status == bindparam("status", type_=String))

@@ -1,41 +1,28 @@
-"""The tickets tools, calling the tracker's REST API."""
+"""The tickets tools, over a tracker (its REST API, or the embedded one in-process)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from mcp_common.rest import RestClient
 from mcp_common.tools import ToolSpec
 from mcp_tickets.models import (
     MAX_PAGE,
     CreateTicketInput,
     ListTicketsInput,
     Ticket,
+    TicketDraft,
     TicketPage,
 )
+from mcp_tickets.tracker import Tracker
 
 
 def build_tools(
-    api: RestClient,
+    tracker: Tracker,
 ) -> list[ToolSpec[CreateTicketInput, Ticket] | ToolSpec[ListTicketsInput, TicketPage]]:
     async def create_ticket(args: CreateTicketInput) -> Ticket:
-        key = args.idempotency_key
-        # A keyed create is safe to resend (the API replays it); an unkeyed one is sent once.
-        body = await api.request(
-            "POST",
-            "/tickets",
-            json=args.model_dump(mode="json", exclude={"idempotency_key"}),
-            headers={"Idempotency-Key": key} if key else None,
-            idempotent=key is not None,
-        )
-        return Ticket.model_validate(body)
+        draft = TicketDraft.model_validate(args.model_dump(exclude={"idempotency_key"}))
+        return await tracker.create_ticket(draft, args.idempotency_key)
 
     async def list_tickets(args: ListTicketsInput) -> TicketPage:
-        params: dict[str, Any] = {"skip": args.skip, "limit": args.limit}
-        if args.status is not None:
-            params["status"] = args.status
-        body = await api.get("/tickets", params=params)
-        return TicketPage.model_validate(body)
+        return await tracker.list_tickets(args.status, args.skip, args.limit)
 
     return [
         ToolSpec(

@@ -17,6 +17,7 @@ from mcp_tickets import store
 from mcp_tickets.api import build_api
 from mcp_tickets.models import CreateTicketInput, ListTicketsInput
 from mcp_tickets.tools import build_tools
+from mcp_tickets.tracker import RestTracker
 
 pytestmark = pytest.mark.anyio
 
@@ -54,7 +55,7 @@ async def tools(database_url: str) -> AsyncIterator[dict[str, Any]]:
         transport = httpx.ASGITransport(app=lose_first_post_response(build_api(database)))
         rest = RestClient("tickets", "http://tickets", transport=transport, backoff_seconds=0.0)
         try:
-            yield {spec.name: spec.handler for spec in build_tools(rest)}
+            yield {spec.name: spec.handler for spec in build_tools(RestTracker(rest))}
         finally:
             await rest.aclose()
 

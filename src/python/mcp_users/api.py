@@ -11,13 +11,16 @@ from typing import Annotated
 from fastapi import FastAPI, HTTPException, Path, Query
 
 from mcp_common.database import Database
-from mcp_users import VERSION, store
+from mcp_common.errors import NotFound
+from mcp_users import VERSION
+from mcp_users.directory import EmbeddedDirectory
 from mcp_users.models import MAX_PAGE, USER_ID_PATTERN, UserPage, UserProfile
 
 
 def build_api(database: Database) -> FastAPI:
     """The directory API over `database` (opened by the caller's lifespan)."""
     api = FastAPI(title="User directory API", version=VERSION)
+    directory = EmbeddedDirectory(database)
 
     @api.get("/health")
     async def health() -> dict[str, str]:
@@ -29,8 +32,7 @@ def build_api(database: Database) -> FastAPI:
         skip: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 10,
     ) -> UserPage:
-        async with database.engine.connect() as connection:
-            return await store.list_users(connection, skip, limit)
+        return await directory.list_users(skip, limit)
 
     @api.get(
         "/users/{user_id}",
@@ -41,10 +43,9 @@ def build_api(database: Database) -> FastAPI:
         user_id: Annotated[str, Path(pattern=USER_ID_PATTERN)],
         include_details: bool = False,
     ) -> UserProfile:
-        async with database.engine.connect() as connection:
-            profile = await store.get_user(connection, user_id, include_details)
-        if profile is None:
-            raise HTTPException(404, detail=f"no user with id {user_id!r}")
-        return profile
+        try:
+            return await directory.get_user(user_id, include_details)
+        except NotFound as exc:
+            raise HTTPException(404, detail=exc.message) from exc
 
     return api

@@ -6,8 +6,10 @@ from starlette.types import ASGIApp
 
 from mcp_common.database import Database
 from mcp_common.domain import build_domain_app
+from mcp_common.rest import RestClient
 from mcp_users import VERSION, store
 from mcp_users.api import build_api
+from mcp_users.directory import Directory, EmbeddedDirectory, RestDirectory
 from mcp_users.settings import UsersSettings
 from mcp_users.tools import build_tools
 
@@ -17,6 +19,14 @@ INSTRUCTIONS = (
 )
 
 
+def _remote(api: RestClient) -> Directory:
+    return RestDirectory(api)
+
+
+def _embedded(database: Database) -> Directory:
+    return EmbeddedDirectory(database)
+
+
 def build_app(settings: UsersSettings) -> ASGIApp:
     return build_domain_app(
         settings,
@@ -24,6 +34,8 @@ def build_app(settings: UsersSettings) -> ASGIApp:
         version=VERSION,
         instructions=INSTRUCTIONS,
         tools=build_tools,
+        remote=_remote,
+        embedded=_embedded,
         reference_api=build_api,
         database=Database(settings.database_url, store.metadata, store.seed),
     )

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from datetime import date, timedelta
 
-from sqlalchemy import Column, MetaData, String, Table, func, select
+from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from mcp_common.database import ReadConnection
 from mcp_users.models import UserDetails, UserPage, UserProfile, UserSummary
 
 metadata = MetaData()
@@ -69,7 +70,7 @@ def _summary(row: object) -> UserSummary:
 
 
 async def get_user(
-    connection: AsyncConnection, user_id: str, include_details: bool
+    connection: ReadConnection, user_id: str, include_details: bool
 ) -> UserProfile | None:
     row = (await connection.execute(select(users).where(users.c.user_id == user_id))).first()
     if row is None:
@@ -86,12 +87,27 @@ async def get_user(
     return UserProfile(**_summary(row).model_dump(), details=details)
 
 
-async def list_users(connection: AsyncConnection, skip: int, limit: int) -> UserPage:
-    total = (await connection.execute(select(func.count()).select_from(users))).scalar_one()
-    rows = await connection.execute(
-        select(users).order_by(users.c.user_id).offset(skip).limit(limit)
+_COUNT = select(func.count()).select_from(users)
+# One statement per page, built once: the summary columns and the total (a window count,
+# computed before OFFSET and LIMIT apply).
+_PAGE = (
+    select(
+        *(users.c[name] for name in UserSummary.model_fields), func.count().over().label("total")
     )
-    items = [_summary(row) for row in rows]
+    .order_by(users.c.user_id)
+    .offset(bindparam("skip", type_=Integer))
+    .limit(bindparam("limit", type_=Integer))
+)
+
+
+async def list_users(connection: ReadConnection, skip: int, limit: int) -> UserPage:
+    rows = (await connection.execute(_PAGE, {"skip": skip, "limit": limit})).all()
+    if rows:
+        total = rows[0][-1]
+    else:  # past the end: no row carries the total
+        total = (await connection.execute(_COUNT)).scalar_one()
+    fields = UserSummary.model_fields
+    items = [UserSummary(**dict(zip(fields, row[:-1], strict=True))) for row in rows]
     return UserPage(
         items=items, total=total, skip=skip, limit=limit, has_more=skip + len(items) < total
     )

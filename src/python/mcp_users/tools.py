@@ -1,9 +1,9 @@
-"""The users tools, calling the directory's REST API."""
+"""The users tools, over a directory (its REST API, or the embedded one in-process)."""
 
 from __future__ import annotations
 
-from mcp_common.rest import RestClient, path_segment
 from mcp_common.tools import ToolSpec
+from mcp_users.directory import Directory
 from mcp_users.models import (
     MAX_PAGE,
     GetUserProfileInput,
@@ -14,18 +14,13 @@ from mcp_users.models import (
 
 
 def build_tools(
-    api: RestClient,
+    directory: Directory,
 ) -> list[ToolSpec[GetUserProfileInput, UserProfile] | ToolSpec[ListUsersInput, UserPage]]:
     async def get_user_profile(args: GetUserProfileInput) -> UserProfile:
-        body = await api.get(
-            f"/users/{path_segment(args.user_id)}",
-            params={"include_details": str(args.include_details).lower()},
-        )
-        return UserProfile.model_validate(body)
+        return await directory.get_user(args.user_id, args.include_details)
 
     async def list_users(args: ListUsersInput) -> UserPage:
-        body = await api.get("/users", params={"skip": args.skip, "limit": args.limit})
-        return UserPage.model_validate(body)
+        return await directory.list_users(args.skip, args.limit)
 
     return [
         ToolSpec(
