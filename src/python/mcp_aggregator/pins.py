@@ -26,10 +26,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from mcp_aggregator.catalog import Catalog
-from mcp_aggregator.config import ConfigError
+from mcp_aggregator.config import ConfigError, load_yaml_file
 from mcp_common.pins import definition_hash
 
 logger = logging.getLogger(__name__)
@@ -101,17 +99,12 @@ def parse_pins(document: Any) -> Pins:
 
 
 def load_pins(path: Path) -> Pins:
-    """Raises: ConfigError (missing, not YAML, invalid)."""
-    try:
-        document = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
-    try:
-        return parse_pins(document)
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
+    """Read and validate a pins file.
+
+    Raises:
+        ConfigError: the file is missing, not YAML, or invalid (the message says where).
+    """
+    return load_yaml_file(path, parse_pins)
 
 
 def log_changes(old: Mapping[str, Mismatch], new: Mapping[str, Mismatch], mode: PinMode) -> None:

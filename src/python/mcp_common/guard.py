@@ -287,6 +287,18 @@ def replay(body: bytes, receive: Receive) -> Receive:
     return replayed
 
 
+async def read_replayed_body(receive: Receive) -> bytes:
+    """The body behind the guard: `replay` hands it over whole, in its first message."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks)
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
 def principal_of(scope: Scope) -> Principal:
     """The principal the guard verified for this request (ANONYMOUS outside a guard)."""
     state = scope.get("state") or {}
