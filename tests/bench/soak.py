@@ -4,10 +4,11 @@
     ./pants run tests/bench:soak -- --clients 200 --seconds 60
 
 Starts the users server and the aggregator in front of it (the PEXes, each its own process on
-127.0.0.1), connects N clients (one MCP session each, 2026-07-28 by default), warms them up,
-then has them call `get_user_profile` as fast as they can for T seconds. Prints the calls,
-the errors (target 0) with the first one, p50/p99 latency, and every server's resident memory
-before and after the load (target: growth under 10%). Stops every server it started, also on
+127.0.0.1), runs the same load for a warm-up first (15 s: N clients, one MCP session each,
+2026-07-28 by default, calling `get_user_profile` as fast as they can), then again for T
+seconds. Prints the calls, the errors (target 0) with the first one, p50/p99 latency, and
+every server's resident memory after the warm-up and after the load (target: growth under
+10%; memory that N concurrent requests need is reached during the warm-up). Stops every server it started, also on
 Ctrl-C. Exit code 1 when any call failed or memory grew by 10% or more.
 """
 
@@ -46,6 +47,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=200, help="concurrent MCP sessions")
     parser.add_argument("--seconds", type=float, default=60.0, help="how long they call")
     parser.add_argument("--protocol", choices=sorted(MODES), default="2026-07-28")
+    parser.add_argument(
+        "--warmup", type=float, default=15.0, help="seconds of the same load before measuring"
+    )
     parser.add_argument("--users-pex", type=Path, default=Path("dist/mcp-users.pex"))
     parser.add_argument("--aggregator-pex", type=Path, default=Path("dist/mcp-aggregator.pex"))
     return parser.parse_args(argv)
@@ -98,8 +102,10 @@ async def _soak(
     args: argparse.Namespace, url: str, servers: Sequence[RunningServer]
 ) -> tuple[int, dict[str, int | None], dict[str, int | None]]:
     mode = MODES[args.protocol]
-    warm = Load(concurrency=min(args.clients, 8), calls=200, time_limit=30)
-    await measure(url, mode, CALL, warm, lambda: {})  # caches, pools, JIT-free steady state
+    # Warm up at the full concurrency: memory that N concurrent requests need (connections,
+    # buffers, the allocator's arenas) is the baseline; growth after it is what leaks.
+    warm = Load(concurrency=args.clients, calls=10**9, time_limit=args.warmup, call_timeout=60)
+    await measure(url, mode, CALL, warm, lambda: {})
     before = _rss(servers)
     load = Load(concurrency=args.clients, calls=10**9, time_limit=args.seconds, call_timeout=60)
     sample = await measure(url, mode, CALL, load, lambda: {})
