@@ -17,6 +17,7 @@ import httpx
 import pytest
 import yaml
 from mcp import Client
+
 from mcp_stack.stack import (
     AGGREGATOR,
     DOMAIN_SERVICES,
@@ -27,8 +28,7 @@ from mcp_stack.stack import (
     stop,
     wait_ready,
 )
-
-from mcp_testkit.testing import PROTOCOL_MODES
+from mcp_testkit.testing import PROTOCOL_MODES, tool_error
 
 CONTRACT_TOOLS = {"get_user_profile", "list_users", "create_ticket", "list_tickets", "query_data"}
 EXAMPLE_CALLS: dict[str, dict[str, Any]] = {
@@ -142,10 +142,8 @@ async def test_a_killed_domain_fails_fast_by_name_the_rest_keep_working_and_it_c
                 await client.call_tool("query_data", {"dataset": "sales", "limit": 1})
             )
     assert [r for r in other_results if r.is_error] == [], "other domains never fail"
-    assert dead.is_error
-    assert dead.structured_content is not None
-    assert dead.structured_content["error"]["code"] == "upstream_unavailable"
-    assert "'tickets'" in dead.structured_content["error"]["message"]
+    assert tool_error(dead).code == "upstream_unavailable"
+    assert "'tickets'" in tool_error(dead).message
     assert dead_seconds < 2.0, "a dead upstream fails fast"
 
     async def withdrawn() -> bool:

@@ -17,7 +17,8 @@ from mcp_aggregator.app import build_app
 from mcp_aggregator.config import UpstreamConfig
 from mcp_aggregator.conftest import build_upstream
 from mcp_aggregator.settings import AggregatorSettings
-from mcp_testkit.testing import PROTOCOL_MODES, serve
+from mcp_common.errors import ReportedError
+from mcp_testkit.testing import PROTOCOL_MODES, serve, tool_error
 
 pytestmark = pytest.mark.anyio
 
@@ -191,10 +192,8 @@ async def test_a_dead_upstream_fails_fast_by_name_and_comes_back_on_its_own() ->
             for _ in range(5):
                 alive = await client.call_tool("lookup", {"text": "still here"})
                 assert not alive.is_error, "the other upstream's tools keep working"
-        assert dead.is_error
-        assert dead.structured_content is not None
-        assert dead.structured_content["error"]["code"] == "upstream_unavailable"
-        assert "'beta'" in dead.structured_content["error"]["message"]
+        assert tool_error(dead).code == "upstream_unavailable"
+        assert "'beta'" in tool_error(dead).message
 
         async def withdrawn() -> bool:
             return "search" not in await _tool_names(url)
@@ -203,8 +202,7 @@ async def test_a_dead_upstream_fails_fast_by_name_and_comes_back_on_its_own() ->
         async with Client(f"{url}/mcp", mode="2026-07-28") as client:
             with anyio.fail_after(1):
                 fast = await client.call_tool("search", {})
-        assert fast.structured_content is not None
-        assert "unavailable" in fast.structured_content["error"]["message"]
+        assert "unavailable" in tool_error(fast).message
 
         await stack.enter_async_context(serve(build_upstream("beta", ["search"]), port=port))
 
@@ -246,12 +244,9 @@ async def test_a_503_is_retried_for_read_only_tools_and_never_for_others() -> No
         unsafe = await client.call_tool("alpha_count", {"steps": 1})
     assert not read_only.is_error, "the read-only tool was retried past the 503"
     assert upstream.calls["lookup"] == 2
-    assert unsafe.is_error
-    assert unsafe.structured_content is not None
-    assert unsafe.structured_content["error"] == {
-        "code": "upstream_error",
-        "message": "upstream 'alpha' answered HTTP 503",
-    }
+    assert tool_error(unsafe) == ReportedError(
+        "upstream_error", "upstream 'alpha' answered HTTP 503"
+    )
     assert upstream.calls["alpha_count"] == 1, "a call that may have run is never resent"
 
 

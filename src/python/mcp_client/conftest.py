@@ -25,9 +25,9 @@ from mcp_aggregator.app import build_app as build_aggregator
 from mcp_aggregator.config import UpstreamConfig
 from mcp_aggregator.settings import AggregatorSettings
 from mcp_client.cli import main
-from mcp_testkit.testing import serve
 from mcp_data.app import build_app as build_data
 from mcp_data.settings import DataSettings
+from mcp_testkit.testing import serve
 from mcp_tickets.app import build_app as build_tickets
 from mcp_tickets.settings import TicketsSettings
 from mcp_users.app import build_app as build_users

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from mcp_common.errors import Unauthorized
-from mcp_testkit.fake_entra import FakeEntra, fake_entra
 from mcp_common.identity import NoToken, build_token_source
+from mcp_testkit.fake_entra import FakeEntra, fake_entra
 
 pytestmark = pytest.mark.anyio
 

@@ -11,10 +11,11 @@ import httpx
 import pytest
 from mcp import Client
 
-from mcp_testkit.testing import PROTOCOL_MODES, serve
+from mcp_common.errors import ReportedError
 from mcp_data.app import build_app
 from mcp_data.catalog import CatalogError
 from mcp_data.settings import DataSettings
+from mcp_testkit.testing import PROTOCOL_MODES, serve, tool_error
 
 pytestmark = pytest.mark.anyio
 
@@ -162,11 +163,9 @@ async def test_bad_queries_get_invalid_argument_naming_what_is_allowed(
             "query_data", {"dataset": "web_traffic", "filters": {"mobile": False}, "limit": 1}
         )
     for result, (arguments, message) in zip(results, calls, strict=True):
-        assert result.is_error, arguments
-        assert result.structured_content is not None
-        error = result.structured_content["error"]
-        assert error["code"] == "invalid_argument", arguments
-        assert message in error["message"], (arguments, error)
+        error = tool_error(result)
+        assert error.code == "invalid_argument", arguments
+        assert message in error.message, (arguments, error)
     assert not still_fine.is_error
     assert still_fine.structured_content is not None
     assert still_fine.structured_content["rows"][0]["mobile"] is False
@@ -227,12 +226,9 @@ async def test_a_datasets_file_from_the_environment_is_served(
     rows = metrics.structured_content["rows"]
     assert rows
     assert {row["service"] for row in rows} == {"worker"}
-    assert sales.is_error
-    assert sales.structured_content is not None
-    assert sales.structured_content["error"] == {
-        "code": "invalid_argument",
-        "message": "unknown dataset 'sales'; known: metrics",
-    }
+    assert tool_error(sales) == ReportedError(
+        "invalid_argument", "unknown dataset 'sales'; known: metrics"
+    )
 
 
 def test_a_malformed_datasets_file_stops_the_server_before_it_starts(tmp_path: Path) -> None:

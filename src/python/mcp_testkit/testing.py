@@ -14,6 +14,10 @@ from typing import Any
 
 import anyio
 import uvicorn
+from mcp.types import CallToolResult
+
+from mcp_common.errors import ReportedError
+from mcp_common.tools import reported_error
 
 
 @contextlib.asynccontextmanager
@@ -64,3 +68,16 @@ async def serve(
 
 PROTOCOL_MODES = ("legacy", "2026-07-28")
 """`mcp.Client` modes for both protocol generations: the 2025-11-25 handshake and stateless 2026-07-28."""
+
+
+def tool_error(result: CallToolResult) -> ReportedError:
+    """The platform error a failed tool result carries; fails the test when it has none.
+
+    Also checks the shape every mainstream client can read: no `structuredContent` (see
+    `mcp_common.errors`), the text `<code>: <message>`, the code in `_meta`.
+    """
+    assert result.is_error, f"expected a tool error, got {result.content}"
+    assert result.structured_content is None, "a tool error must not carry structuredContent"
+    error = reported_error(result)
+    assert error is not None, f"a tool error without the platform's code: {result}"
+    return error

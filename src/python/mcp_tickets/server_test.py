@@ -13,7 +13,7 @@ import httpx
 import pytest
 from mcp import Client
 
-from mcp_testkit.testing import PROTOCOL_MODES, serve
+from mcp_testkit.testing import PROTOCOL_MODES, serve, tool_error
 from mcp_tickets.app import build_app
 from mcp_tickets.settings import TicketsSettings
 
@@ -34,9 +34,8 @@ def structured(result: Any) -> dict[str, Any]:
 
 
 def error_of(result: Any) -> dict[str, Any]:
-    assert result.is_error
-    error: dict[str, Any] = structured(result)["error"]
-    return error
+    error = tool_error(result)
+    return {"code": error.code, "message": error.message}
 
 
 @pytest.fixture

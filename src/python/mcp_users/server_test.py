@@ -8,7 +8,8 @@ import httpx
 import pytest
 from mcp import Client
 
-from mcp_testkit.testing import PROTOCOL_MODES, serve
+from mcp_common.errors import ReportedError
+from mcp_testkit.testing import PROTOCOL_MODES, serve, tool_error
 from mcp_users.app import build_app
 from mcp_users.settings import UsersSettings
 
@@ -79,22 +80,16 @@ async def test_bad_input_gets_coded_tool_errors_and_the_server_keeps_serving(
         too_big = await client.call_tool("list_users", {"limit": 1000})
         dot = await client.call_tool("get_user_profile", {"user_id": "."})
         still_fine = await client.call_tool("list_users", {"limit": 1})
-    assert missing.is_error
-    assert missing.structured_content == {
-        "error": {"code": "not_found", "message": "no user with id 'u-9999'"}
-    }
+    assert tool_error(missing) == ReportedError("not_found", "no user with id 'u-9999'")
     for result, where in (
         (wrong_type, "user_id"),
         (extra, "page: unknown argument"),
         (too_big, "limit"),
     ):
-        assert result.is_error
-        assert result.structured_content is not None
-        assert result.structured_content["error"]["code"] == "invalid_argument"
-        assert where in result.structured_content["error"]["message"]
-    assert "less than or equal to 100" in too_big.structured_content["error"]["message"]
-    assert dot.structured_content is not None
-    assert dot.structured_content["error"]["code"] == "invalid_argument", "never /users/. -> /users"
+        assert tool_error(result).code == "invalid_argument"
+        assert where in tool_error(result).message
+    assert "less than or equal to 100" in tool_error(too_big).message
+    assert tool_error(dot).code == "invalid_argument", "never /users/. -> /users"
     assert not still_fine.is_error
 
 
