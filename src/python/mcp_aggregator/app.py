@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -20,6 +21,17 @@ from mcp_aggregator.server import build_server
 from mcp_aggregator.settings import AggregatorSettings
 from mcp_common.health import ReadinessChecks
 from mcp_common.service import build_service_app
+from mcp_common.settings import SettingsError, env_name
+
+
+def is_loopback(host: str) -> bool:
+    """Whether listening on `host` reaches this machine only (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to any interface
 
 
 def build_app(
@@ -29,7 +41,15 @@ def build_app(
 
     Raises:
         ConfigError: at start-up, when the registry file is missing or invalid.
+        SettingsError: no registry file while listening beyond loopback (the packaged one
+            names the local stack's 127.0.0.1 ports, which a deployment must never route to).
     """
+    if upstreams is None and not settings.upstreams_file and not is_loopback(settings.host):
+        raise SettingsError(
+            f"{env_name(settings, 'upstreams_file')} is not set, and the aggregator listens on "
+            f"{settings.host}, beyond loopback: set it to the Envoy v3 bootstrap file that lists "
+            "the upstreams (the packaged registry is the local stack's, for 127.0.0.1 only)"
+        )
     registry = UpstreamRegistry(
         RegistrySettings(
             unavailable_after=settings.unavailable_after_seconds,

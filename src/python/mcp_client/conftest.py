@@ -52,9 +52,12 @@ async def inprocess_platform(root: Path) -> AsyncIterator[str]:
     async with contextlib.AsyncExitStack() as stack:
         upstreams = []
         for name, app in (
-            ("users", build_users(UsersSettings(database_url=_sqlite(root, "users")))),
-            ("tickets", build_tickets(TicketsSettings(database_url=_sqlite(root, "tickets")))),
-            ("data", build_data(DataSettings(database_url=_sqlite(root, "data")))),
+            ("users", build_users(UsersSettings(database_url=_sqlite(root, "users"), demo=True))),
+            (
+                "tickets",
+                build_tickets(TicketsSettings(database_url=_sqlite(root, "tickets"), demo=True)),
+            ),
+            ("data", build_data(DataSettings(database_url=_sqlite(root, "data"), demo=True))),
         ):
             url = await stack.enter_async_context(serve(app))
             upstreams.append(UpstreamConfig(name, f"{url}/mcp"))

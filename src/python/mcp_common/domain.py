@@ -6,10 +6,13 @@ them the same way for every domain:
 
 - `api_url` set: the tools call that system of record over HTTP with Azure AD tokens
   (`credential`, `api_scope`); readiness checks that the API answers.
-- `api_url` unset: the reference API runs in-process over `database_url` and the tools call it
-  through the same `RestClient` (an in-memory ASGI transport, so the HTTP contract, status
-  codes and error mapping are exercised exactly as against a remote API). The reference API is
-  also served at `/api` (its OpenAPI document at `/api/openapi.json`) for people and tests.
+- `demo` set (`MCP_<DOMAIN>_DEMO=true`, which the local stack sets): the reference API runs
+  in-process over `database_url`, seeded with demo data, and the tools call it through the
+  same `RestClient` (an in-memory ASGI transport, so the HTTP contract, status codes and error
+  mapping are exercised exactly as against a remote API). The reference API is also served at
+  `/api` (its OpenAPI document at `/api/openapi.json`) for people and tests.
+- Neither, or both: a start-up error naming the variables. Demo data is never served because
+  a deployment forgot its `api_url`.
 """
 
 from __future__ import annotations
@@ -28,11 +31,29 @@ from mcp_common.health import ReadinessChecks
 from mcp_common.identity import build_token_source
 from mcp_common.rest import RestClient
 from mcp_common.service import LifespanHook, build_service_app
-from mcp_common.settings import DomainSettings
+from mcp_common.settings import DomainSettings, SettingsError, env_name
 from mcp_common.telemetry import instrument_app
 from mcp_common.tools import ToolCatalog, ToolSpec
 
 EMBEDDED_API_BASE = "http://embedded-api"
+
+
+def check_backend(settings: DomainSettings, domain: str) -> None:
+    """Exactly one backend is configured: a system of record's `api_url`, or `demo`.
+
+    Raises:
+        SettingsError: naming what to set.
+    """
+    api_url, demo = env_name(settings, "api_url"), env_name(settings, "demo")
+    if settings.api_url is None and not settings.demo:
+        raise SettingsError(
+            f"{api_url} is not set: set it to the base URL of the {domain} system of record's "
+            f"REST API, or set {demo}=true to serve seeded demo data (development only)"
+        )
+    if settings.api_url is not None and settings.demo:
+        raise SettingsError(
+            f"{demo}=true serves the embedded demo API, but {api_url} is set too; unset one"
+        )
 
 
 def build_rest_client(
@@ -65,7 +86,12 @@ def build_domain_app(
     reference_api: Callable[[Database], FastAPI],
     database: Database,
 ) -> FastAPI:
-    """The complete ASGI app of one domain MCP server."""
+    """The complete ASGI app of one domain MCP server.
+
+    Raises:
+        SettingsError: neither `api_url` nor `demo` is set, or both are.
+    """
+    check_backend(settings, domain)
     checks = ReadinessChecks()
     hooks: list[LifespanHook] = []
     mounts: list[tuple[str, Any]] = []

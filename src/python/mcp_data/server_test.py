@@ -22,7 +22,7 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture
 async def server_url(database_url: str) -> AsyncIterator[str]:
-    settings = DataSettings(database_url=database_url)
+    settings = DataSettings(database_url=database_url, demo=True)
     async with serve(build_app(settings)) as url:
         yield url
 
@@ -211,7 +211,7 @@ async def test_a_datasets_file_from_the_environment_is_served(
     path = tmp_path / "datasets.yaml"
     path.write_text(CUSTOM)
     monkeypatch.setenv("MCP_DATA_DATASETS_FILE", str(path))
-    settings = DataSettings(database_url=database_url)
+    settings = DataSettings(database_url=database_url, demo=True)
     assert settings.datasets_file == str(path)
     async with serve(build_app(settings)) as url, Client(f"{url}/mcp", mode=mode) as client:
         [tool] = (await client.list_tools()).tools
@@ -234,7 +234,7 @@ async def test_a_datasets_file_from_the_environment_is_served(
 def test_a_malformed_datasets_file_stops_the_server_before_it_starts(tmp_path: Path) -> None:
     path = tmp_path / "datasets.yaml"
     path.write_text(CUSTOM.replace("type: number", "type: decimal"))
-    settings = DataSettings(datasets_file=str(path), database_url="sqlite+aiosqlite://")
+    settings = DataSettings(datasets_file=str(path), database_url="sqlite+aiosqlite://", demo=True)
     with pytest.raises(CatalogError) as caught:
         build_app(settings)
     assert str(caught.value) == (

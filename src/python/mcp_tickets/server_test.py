@@ -40,7 +40,7 @@ def error_of(result: Any) -> dict[str, Any]:
 
 @pytest.fixture
 async def server_url(database_url: str) -> AsyncIterator[str]:
-    settings = TicketsSettings(database_url=database_url)
+    settings = TicketsSettings(database_url=database_url, demo=True)
     async with serve(build_app(settings)) as url:
         yield url
 
@@ -219,7 +219,7 @@ async def test_bad_input_gets_coded_tool_errors_and_the_server_keeps_serving(
 
 @pytest.mark.parametrize("mode", PROTOCOL_MODES)
 async def test_a_created_ticket_survives_a_restart(database_url: str, mode: str) -> None:
-    settings = TicketsSettings(database_url=database_url)
+    settings = TicketsSettings(database_url=database_url, demo=True)
     async with serve(build_app(settings)) as url:
         async with Client(f"{url}/mcp", mode=mode) as client:
             created = structured(await client.call_tool("create_ticket", NEW_TICKET))

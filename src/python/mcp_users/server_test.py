@@ -18,7 +18,7 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture
 async def server_url(database_url: str) -> AsyncIterator[str]:
-    settings = UsersSettings(database_url=database_url)
+    settings = UsersSettings(database_url=database_url, demo=True)
     async with serve(build_app(settings)) as url:
         yield url
 
