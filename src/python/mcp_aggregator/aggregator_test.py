@@ -216,11 +216,12 @@ async def test_a_dead_upstream_fails_fast_by_name_and_comes_back_on_its_own() ->
 
 
 class FailFirstCalls:
-    """ASGI middleware answering 503 to the first `failures` tools/call requests per tool."""
+    """ASGI middleware answering `status` to the first `failures` tools/call requests per tool."""
 
-    def __init__(self, app: Any, failures: int = 1) -> None:
+    def __init__(self, app: Any, failures: int = 1, status: int = 503) -> None:
         self._app = app
         self._failures = failures
+        self._status = status
         self.calls: dict[str, int] = {}
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -228,7 +229,7 @@ class FailFirstCalls:
         if scope["type"] == "http" and scope["method"] == "POST" and name:
             self.calls[name] = self.calls.get(name, 0) + 1
             if self.calls[name] <= self._failures:
-                await Response("overloaded", status_code=503)(scope, receive, send)
+                await Response("overloaded", status_code=self._status)(scope, receive, send)
                 return
         await self._app(scope, receive, send)
 
@@ -248,6 +249,26 @@ async def test_a_503_is_retried_for_read_only_tools_and_never_for_others() -> No
         "upstream_error", "upstream 'alpha' answered HTTP 503"
     )
     assert upstream.calls["alpha_count"] == 1, "a call that may have run is never resent"
+
+
+@pytest.mark.parametrize(("status", "attempts"), [(500, 1), (501, 1), (502, 2), (504, 2)])
+async def test_only_502_503_and_504_are_retried_even_for_read_only_tools(
+    status: int, attempts: int
+) -> None:
+    upstream = FailFirstCalls(build_upstream("alpha", ["lookup"]), status=status)
+    async with (
+        serve(upstream) as alpha,
+        aggregator([UpstreamConfig("alpha", f"{alpha}/mcp", retries=1)]) as url,
+        Client(f"{url}/mcp", mode="2026-07-28") as client,
+    ):
+        result = await client.call_tool("lookup", {"text": "again"})
+    assert upstream.calls["lookup"] == attempts
+    if attempts == 1:
+        assert tool_error(result) == ReportedError(
+            "upstream_error", f"upstream 'alpha' answered HTTP {status}"
+        )
+    else:
+        assert not result.is_error, "retried past the gateway error"
 
 
 async def test_other_routed_requests_to_an_unreachable_upstream_get_a_jsonrpc_error() -> None:

@@ -65,6 +65,7 @@ _FORWARDED = frozenset(
     {"accept", "content-type", "mcp-protocol-version", "mcp-method", "user-agent"}
 )
 _TAIL = 64 * 1024
+_RETRYABLE_STATUS = frozenset({502, 503, 504})  # a 500 is the tool's own failure: not retried
 
 
 async def _read_body(receive: Receive) -> bytes | None:
@@ -353,7 +354,7 @@ class McpFront:
                 failure = describe_error(exc)
                 retryable = safe
             else:
-                if response.status >= 500 and safe and attempt < config.retries:
+                if response.status in _RETRYABLE_STATUS and safe and attempt < config.retries:
                     failure = f"HTTP {response.status}"
                     response.release()
                     response = None
