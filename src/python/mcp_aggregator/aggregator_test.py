@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -11,7 +12,7 @@ import httpx
 import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from mcp_aggregator.app import build_app
 from mcp_aggregator.config import UpstreamConfig
@@ -287,3 +288,37 @@ async def test_other_routed_requests_to_an_unreachable_upstream_get_a_jsonrpc_er
             await client.get_prompt("alpha_greeting", {"who": "Ada"})
     assert "Hello Ada from alpha" in str(greeting.messages[0].content)
     assert caught.value.error.data == {"code": "upstream_unavailable"}
+
+
+async def test_readiness_of_a_failing_upstream_names_it_but_not_its_url_or_body() -> None:
+    secret = "db-password=hunter2 at 10.9.8.7"
+
+    async def broken(scope: Any, receive: Any, send: Any) -> None:
+        """Answers every request with a JSON-RPC error whose message holds secrets."""
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        request_id = json.loads(body).get("id") if body else None
+        error = {"jsonrpc": "2.0", "id": request_id, "error": {"code": -32603, "message": secret}}
+        await JSONResponse(error)(scope, receive, send)
+
+    async with (
+        serve(broken) as alpha,
+        serve(build_upstream("beta", ["search"])) as beta,
+        aggregator(
+            [UpstreamConfig("alpha", f"{alpha}/mcp"), UpstreamConfig("beta", f"{beta}/mcp")],
+            readiness_policy="all",
+        ) as url,
+        httpx.AsyncClient() as http,
+    ):
+        ready = await http.get(f"{url}/health/ready")
+    assert ready.status_code == 503
+    error = ready.json()["checks"]["upstreams"]["error"]
+    assert error.startswith("unavailable upstreams: alpha (down: "), error
+    for leaked in (alpha, alpha.split("//")[1], "hunter2", "10.9.8.7"):
+        assert leaked not in ready.text

@@ -25,6 +25,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_aggregator.catalog import Catalog, Route, describe_problems, merge
 from mcp_aggregator.config import UpstreamConfig
 from mcp_aggregator.upstream import Health, Upstream, describe_error
+from mcp_common.health import CheckFailed
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +146,7 @@ class UpstreamRegistry:
         """Readiness: no name collisions, and the policy's upstreams available.
 
         Raises:
-            RuntimeError: naming the collisions or the unavailable upstreams.
+            CheckFailed: naming the collisions or the unavailable upstreams.
         """
         problems = [collision.describe() for collision in self.catalog.collisions]
         unavailable = sorted(
@@ -161,7 +162,7 @@ class UpstreamRegistry:
                 "no upstream available: " + (", ".join(unavailable) or "none configured")
             )
         if problems:
-            raise RuntimeError("; ".join(problems))
+            raise CheckFailed("; ".join(problems))
 
     # -- background work ---------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import aiohttp
 import anyio
 from mcp import Client
+from mcp.shared.exceptions import MCPError
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 from mcp_aggregator.catalog import UpstreamListing
@@ -41,7 +42,9 @@ class Health(enum.Enum):
 
 
 def describe_error(exc: BaseException) -> str:
-    """A short, secret-free description of why an upstream could not be reached."""
+    """A short description of why an upstream could not be reached, fit for callers and the
+    unauthenticated readiness endpoint: a kind of failure, never the exception's text (which
+    can hold the upstream's URL or what it answered; `log_detail` is for the log)."""
     if isinstance(exc, TimeoutError):
         return "timed out"
     # aiohttp's on the data path; httpx2's (the MCP SDK client's) on the control path.
@@ -49,8 +52,16 @@ def describe_error(exc: BaseException) -> str:
         return "connection refused or unreachable"
     if isinstance(exc, BaseExceptionGroup):
         return "; ".join(describe_error(inner) for inner in exc.exceptions[:3])
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {text}"[:200] if text else type(exc).__name__
+    if isinstance(exc, MCPError):
+        return f"MCP error {exc.code}"
+    return type(exc).__name__
+
+
+def log_detail(exc: BaseException) -> str:
+    """The exception's own words, for the log only."""
+    if isinstance(exc, BaseExceptionGroup):
+        return "; ".join(log_detail(inner) for inner in exc.exceptions[:3])
+    return f"{type(exc).__name__}: {exc}"[:500]
 
 
 async def _all_pages(
@@ -128,7 +139,7 @@ class Upstream:
             with anyio.fail_after(self.config.list_timeout):
                 listing = await self._fetch_listing()
         except Exception as exc:  # noqa: BLE001 - any failure is a health signal, recorded
-            return self.record_failure(describe_error(exc))
+            return self.record_failure(describe_error(exc), log_detail(exc))
         self.listing = listing
         return self.record_success()
 
@@ -149,21 +160,27 @@ class Upstream:
                     await response.read()
                     status = response.status
         except Exception as exc:  # noqa: BLE001 - any failure is a health signal, recorded
-            return self.record_failure(describe_error(exc))
+            return self.record_failure(describe_error(exc), log_detail(exc))
         if status >= 500:
             return self.record_failure(f"HTTP {status}")
         return self.record_success()
 
-    def record_failure(self, error: str) -> bool:
-        """Note a failed probe or call; True when this moves the upstream out of the listing."""
+    def record_failure(self, error: str, detail: str | None = None) -> bool:
+        """Note a failed probe or call (`error` as callers may see it, `detail` for the log
+        only); True when this moves the upstream out of the listing."""
         now = time.monotonic()
+        logged = f"{error} ({detail})" if detail and detail != error else error
         self.last_error = error
         was_available = self.available
         if self.health in (Health.UP, Health.UNKNOWN):
             self.health = Health.SUSPECT if self.health is Health.UP else Health.DOWN
             self.failing_since = now
             logger.warning(
-                "upstream %s failing: %s", self.name, error, extra={"upstream": self.name}
+                "upstream %s at %s failing: %s",
+                self.name,
+                self.config.url,
+                logged,
+                extra={"upstream": self.name},
             )
         elif self.health is Health.SUSPECT and self.failing_since is not None:
             if now - self.failing_since >= self.unavailable_after:
@@ -172,7 +189,7 @@ class Upstream:
                     "upstream %s unavailable after %.0fs: %s",
                     self.name,
                     now - self.failing_since,
-                    error,
+                    logged,
                     extra={"upstream": self.name},
                 )
         if self.health is Health.DOWN and self.failing_since is None:
@@ -221,12 +238,3 @@ class Upstream:
             resources=resources,
             resource_templates=templates,
         )
-
-    def status(self) -> dict[str, Any]:
-        """For readiness and logs."""
-        body: dict[str, Any] = {"health": self.health.value, "url": self.config.url}
-        if self.listing is not None:
-            body["tools"] = len(self.listing.tools)
-        if self.last_error:
-            body["error"] = self.last_error
-        return body

@@ -27,7 +27,8 @@ from mcp.server.lowlevel import Server
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler
 
 from mcp_common.database import Database
-from mcp_common.health import ReadinessChecks
+from mcp_common.errors import ToolFailure
+from mcp_common.health import CheckFailed, ReadinessChecks
 from mcp_common.identity import build_token_source
 from mcp_common.rest import RestClient
 from mcp_common.service import LifespanHook, build_service_app
@@ -106,7 +107,10 @@ def build_domain_app(
     if settings.api_url is not None:
 
         async def api_reachable() -> None:
-            await rest.get("/health")
+            try:
+                await rest.get("/health")
+            except ToolFailure as exc:
+                raise CheckFailed(exc.message) from exc  # its messages name no URL or body
 
         checks.add(f"{domain}-api", api_reachable)
 

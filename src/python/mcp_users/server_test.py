@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 
 import httpx
@@ -110,3 +111,34 @@ async def test_a_foreign_host_header_is_refused(server_url: str) -> None:
     async with httpx.AsyncClient(base_url=server_url) as http:
         response = await http.post("/mcp", json=body, headers=headers)
     assert response.status_code == 421
+
+
+async def test_an_unreachable_api_is_named_but_its_address_is_not(
+    unused_port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    api_url = f"http://127.0.0.1:{unused_port}/directory-v2"
+    async with (
+        serve(build_app(UsersSettings(api_url=api_url, api_retries=0))) as url,
+        httpx.AsyncClient() as http,
+        Client(f"{url}/mcp", mode="2026-07-28") as client,
+    ):
+        ready = await http.get(f"{url}/health/ready")
+        listed = await client.call_tool("list_users", {})
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["users-api"] == {
+        "ok": False,
+        "error": "users API unreachable (ConnectError)",
+    }
+    assert tool_error(listed) == ReportedError(
+        "upstream_unavailable", "users API unreachable (ConnectError)"
+    )
+    assert f":{unused_port}" not in ready.text
+    assert f"{api_url}/users failed: ConnectError" in caplog.text, "the address is in the log"
+
+
+@pytest.fixture
+def unused_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
