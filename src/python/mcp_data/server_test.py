@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+import re
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,30 @@ async def test_an_unfiltered_query_returns_the_first_rows_and_says_it_truncated(
 
 
 @pytest.mark.parametrize("mode", PROTOCOL_MODES)
+async def test_the_reference_examples_query_users_and_tickets(server_url: str, mode: str) -> None:
+    async with Client(f"{server_url}/mcp", mode=mode) as client:
+        users = await client.call_tool(
+            "query_data",
+            {"dataset": "users", "filters": {"department": "Engineering"}, "limit": 1000},
+        )
+        tickets = await client.call_tool(
+            "query_data",
+            {"dataset": "tickets", "filters": {"priority": "critical", "status": "open"}},
+        )
+    assert users.structured_content is not None, users.content
+    people = users.structured_content["rows"]
+    assert people, "the demo directory has engineers"
+    assert {row["department"] for row in people} == {"Engineering"}
+    # The same ids the directory's get_user_profile takes: u-0001 .. u-0042.
+    assert {row["user_id"] for row in people} <= {f"u-{n:04d}" for n in range(1, 43)}
+    assert tickets.structured_content is not None, tickets.content
+    assert tickets.structured_content["rows"]
+    for row in tickets.structured_content["rows"]:
+        assert (row["priority"], row["status"]) == ("critical", "open")
+        assert re.fullmatch(r"T-[0-9]{6}", row["ticket_id"])
+
+
+@pytest.mark.parametrize("mode", PROTOCOL_MODES)
 @pytest.mark.parametrize(
     ("dataset", "filters"),
     [
@@ -133,8 +158,14 @@ async def test_bad_queries_get_invalid_argument_naming_what_is_allowed(
     server_url: str, mode: str
 ) -> None:
     calls: list[tuple[dict[str, Any], str]] = [
-        ({"dataset": "orders"}, "unknown dataset 'orders'; known: sales, web_traffic"),
-        ({"dataset": "../health"}, "unknown dataset '../health'; known: sales, web_traffic"),
+        (
+            {"dataset": "orders"},
+            "unknown dataset 'orders'; known: sales, tickets, users, web_traffic",
+        ),
+        (
+            {"dataset": "../health"},
+            "unknown dataset '../health'; known: sales, tickets, users, web_traffic",
+        ),
         (
             {"dataset": "sales", "filters": {"colour": "red"}},
             "unknown column 'colour' in dataset 'sales'; "
@@ -184,9 +215,16 @@ async def test_health_and_the_embedded_reference_api(server_url: str) -> None:
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"database": {"ok": True}}
     assert "/datasets/{name}/query" in openapi.json()["paths"]
-    assert [d["name"] for d in catalog.json()["datasets"]] == ["sales", "web_traffic"]
+    assert [d["name"] for d in catalog.json()["datasets"]] == [
+        "sales",
+        "tickets",
+        "users",
+        "web_traffic",
+    ]
     assert unknown.status_code == 400
-    assert unknown.json() == {"detail": "unknown dataset 'orders'; known: sales, web_traffic"}
+    assert unknown.json() == {
+        "detail": "unknown dataset 'orders'; known: sales, tickets, users, web_traffic"
+    }
     assert too_many.status_code == 422
     assert query.status_code == 200
     assert [row["region"] for row in query.json()["rows"]] == ["LATAM", "LATAM"]
