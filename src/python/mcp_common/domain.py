@@ -30,6 +30,7 @@ from mcp_common.database import Database
 from mcp_common.errors import ToolFailure
 from mcp_common.health import CheckFailed, ReadinessChecks
 from mcp_common.identity import build_token_source
+from mcp_common.request_body import WholeBodyFirst
 from mcp_common.rest import RestClient
 from mcp_common.service import LifespanHook, build_service_app
 from mcp_common.settings import DomainSettings, SettingsError, env_name
@@ -134,4 +135,7 @@ def build_domain_app(
         get_tool_input_schema=catalog.input_schema,
         on_subscriptions_listen=ListenHandler(subscriptions),
     )
-    return build_service_app(server, settings, checks=checks, mounts=mounts, lifespan_hooks=hooks)
+    app = build_service_app(server, settings, checks=checks, mounts=mounts, lifespan_hooks=hooks)
+    # Around every route (/mcp, /api, health): a client gone mid-request is not an error.
+    app.add_middleware(WholeBodyFirst)
+    return app

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
+import socket
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 from mcp import Client
@@ -241,3 +244,26 @@ async def test_health_and_the_embedded_reference_api(server_url: str) -> None:
     assert {"200", "201", "409"} <= set(create["responses"])
     assert "Idempotency-Key" in [parameter["name"] for parameter in create["parameters"]]
     assert open_tickets.json()["total"] == 3
+
+
+@pytest.mark.parametrize("path", ["/mcp", "/api/tickets"])
+async def test_a_client_gone_mid_request_is_a_debug_line_not_an_error(
+    server_url: str, path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    host, port = server_url.removeprefix("http://").split(":")
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+        "Accept: application/json, text/event-stream\r\nContent-Length: 4096\r\n\r\n"
+    )
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(head.encode() + b'{"jsonrpc": "2.0", "id": 1, "method": "tools/call"')
+    quiet = f"client disconnected before sending all of POST {path}; nothing was run"
+    with anyio.fail_after(10):
+        while quiet not in caplog.text:
+            await anyio.sleep(0.05)
+    async with Client(f"{server_url}/mcp", mode="2026-07-28") as client:
+        listed = await client.call_tool("list_tickets", {})
+    assert structured(listed)["total"] == 8, "still serving, and nothing was created"
+    loud = [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
+    assert loud == []
