@@ -11,9 +11,11 @@ import anyio
 import httpx
 import pytest
 from mcp import Client
+from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPError
 from starlette.responses import JSONResponse, Response
 
+from mcp_aggregator import upstream as upstream_module
 from mcp_aggregator.app import build_app
 from mcp_aggregator.config import UpstreamConfig
 from mcp_aggregator.conftest import build_upstream
@@ -322,3 +324,97 @@ async def test_readiness_of_a_failing_upstream_names_it_but_not_its_url_or_body(
     assert error.startswith("unavailable upstreams: alpha (down: "), error
     for leaked in (alpha, alpha.split("//")[1], "hunter2", "10.9.8.7"):
         assert leaked not in ready.text
+
+
+def _template_upstream(name: str, template: str) -> Any:
+    """A stateless MCP server with one tool and one resource template."""
+    server = MCPServer(name)
+
+    @server.tool(name=f"{name}_ping", description="Ping.")
+    async def ping() -> str:
+        return "pong"
+
+    # The SDK matches a reader's parameters to the template's variables by name.
+    def by_table(table: str) -> str:
+        return f"{name} rows of {table}"
+
+    def by_name(name_: str) -> str:
+        return f"{name} rows of {name_}"
+
+    reader = by_table if "{table}" in template else by_name
+    server.resource(template.replace("{name}", "{name_}"), name=f"{name}-rows")(reader)
+
+    return server.streamable_http_app(stateless_http=True)
+
+
+async def test_resource_reads_are_counted_under_their_template_not_the_clients_uri() -> None:
+    async with (
+        serve(_template_upstream("data", "db://{table}/rows")) as data,
+        aggregator([UpstreamConfig("data", f"{data}/mcp")]) as url,
+        Client(f"{url}/mcp", mode="2026-07-28") as client,
+        httpx.AsyncClient() as http,
+    ):
+        for table in ("sales", "users", "t1", "t2"):
+            read = await client.read_resource(f"db://{table}/rows")
+            assert read.contents[0].text == f"data rows of {table}"  # type: ignore[union-attr]
+        metrics = (await http.get(f"{url}/metrics")).text
+    counted = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith("mcp_aggregator_requests_total{") and "resources/read" in line
+    ]
+    assert counted == [
+        'mcp_aggregator_requests_total{method="resources/read",name="db://{table}/rows",'
+        'outcome="ok",upstream="data"} 4.0'
+    ]
+    assert "db://sales/rows" not in metrics
+
+
+async def test_a_resource_template_served_by_two_upstreams_fails_readiness_naming_both() -> None:
+    async with (
+        serve(_template_upstream("data", "db://{table}/rows")) as data,
+        serve(_template_upstream("warehouse", "db://{name}/rows")) as warehouse,
+        aggregator(
+            [
+                UpstreamConfig("data", f"{data}/mcp"),
+                UpstreamConfig("warehouse", f"{warehouse}/mcp"),
+            ]
+        ) as url,
+        Client(f"{url}/mcp", mode="2026-07-28") as client,
+        httpx.AsyncClient() as http,
+    ):
+        ready = await http.get(f"{url}/health/ready")
+        templates = (await client.list_resource_templates()).resource_templates
+        with pytest.raises(MCPError, match="unknown resource 'db://sales/rows'"):
+            await client.read_resource("db://sales/rows")
+        tools = {tool.name for tool in (await client.list_tools()).tools}
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["upstreams"]["error"] == (
+        "resource template 'db://{table}/rows' is exposed by both 'data' and 'warehouse'; "
+        "serve it from one"
+    )
+    assert templates == []
+    assert tools == {"data_ping", "warehouse_ping"}, "the rest of both upstreams still serves"
+
+
+async def test_an_upstream_listing_too_many_tools_is_refused_by_name_and_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(upstream_module, "MAX_LISTED_ITEMS", 3)
+    async with (
+        serve(build_upstream("alpha", ["a", "b", "c"])) as alpha,
+        serve(build_upstream("beta", [])) as beta,
+        aggregator(
+            [UpstreamConfig("alpha", f"{alpha}/mcp"), UpstreamConfig("beta", f"{beta}/mcp")],
+            readiness_policy="all",
+        ) as url,
+        httpx.AsyncClient() as http,
+    ):
+        ready = await http.get(f"{url}/health/ready")
+        names = await _tool_names(url)
+    assert ready.status_code == 503
+    assert (
+        "alpha (down: upstream 'alpha' listed more than 3 tools, the most the aggregator "
+        "accepts from one upstream)" in ready.json()["checks"]["upstreams"]["error"]
+    )
+    assert names == ["beta_count", "beta_fail"], "alpha is refused, not truncated"

@@ -52,6 +52,8 @@ def describe_error(exc: BaseException) -> str:
         return "connection refused or unreachable"
     if isinstance(exc, BaseExceptionGroup):
         return "; ".join(describe_error(inner) for inner in exc.exceptions[:3])
+    if isinstance(exc, ListingTooLarge):
+        return str(exc)  # our own words
     if isinstance(exc, MCPError):
         return f"MCP error {exc.code}"
     return type(exc).__name__
@@ -64,18 +66,41 @@ def log_detail(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:500]
 
 
+MAX_LISTED_ITEMS = 10_000
+"""Most tools (or prompts, resources, templates) one upstream may list, over all its pages."""
+MAX_LISTED_PAGES = 100
+
+
+class ListingTooLarge(Exception):
+    """An upstream listed more than the aggregator keeps; the message names it and the limit."""
+
+
 async def _all_pages(
-    fetch: Callable[[str | None], Awaitable[Any]], attribute: str
+    fetch: Callable[[str | None], Awaitable[Any]], attribute: str, upstream: str
 ) -> tuple[Any, ...]:
+    """Every item of a paged listing, refusing (not truncating) one past the limits: a silently
+    cut list would look complete, and an unbounded one would fill the aggregator's memory.
+
+    Raises:
+        ListingTooLarge: past MAX_LISTED_ITEMS items or MAX_LISTED_PAGES pages.
+    """
     items: list[Any] = []
     cursor: str | None = None
-    for _ in range(100):  # a server that pages forever is cut off, not followed
+    for _ in range(MAX_LISTED_PAGES):
         page = await fetch(cursor)
         items.extend(getattr(page, attribute))
+        if len(items) > MAX_LISTED_ITEMS:
+            raise ListingTooLarge(
+                f"upstream {upstream!r} listed more than {MAX_LISTED_ITEMS} {attribute}, the "
+                "most the aggregator accepts from one upstream"
+            )
         cursor = page.next_cursor
         if not cursor:
-            break
-    return tuple(items)
+            return tuple(items)
+    raise ListingTooLarge(
+        f"upstream {upstream!r} listed {attribute} over more than {MAX_LISTED_PAGES} pages, "
+        "the most the aggregator follows"
+    )
 
 
 class Upstream:
@@ -220,16 +245,19 @@ class Upstream:
                 version = client.protocol_version
                 self._mode = "legacy" if version in HANDSHAKE_PROTOCOL_VERSIONS else version
             capabilities = client.server_capabilities
-            tools = await _all_pages(lambda c: client.list_tools(cursor=c), "tools")
+            name = self.name
+            tools = await _all_pages(lambda c: client.list_tools(cursor=c), "tools", name)
             prompts: tuple[Any, ...] = ()
             resources: tuple[Any, ...] = ()
             templates: tuple[Any, ...] = ()
             if capabilities.prompts is not None:
-                prompts = await _all_pages(lambda c: client.list_prompts(cursor=c), "prompts")
+                prompts = await _all_pages(lambda c: client.list_prompts(cursor=c), "prompts", name)
             if capabilities.resources is not None:
-                resources = await _all_pages(lambda c: client.list_resources(cursor=c), "resources")
+                resources = await _all_pages(
+                    lambda c: client.list_resources(cursor=c), "resources", name
+                )
                 templates = await _all_pages(
-                    lambda c: client.list_resource_templates(cursor=c), "resource_templates"
+                    lambda c: client.list_resource_templates(cursor=c), "resource_templates", name
                 )
         return UpstreamListing(
             prefix=self.config.tool_prefix,
