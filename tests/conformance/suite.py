@@ -156,10 +156,15 @@ class ConformanceSuite:
         return self.cli.parents[3]
 
     async def run_ts_client(
-        self, url: str, calls: Sequence[tuple[str, Mapping[str, Any]]], *, timeout: float = 60.0
+        self,
+        url: str,
+        calls: Sequence[tuple[str, Mapping[str, Any]]],
+        *,
+        token: str | None = None,
+        timeout: float = 60.0,
     ) -> dict[str, Any]:
-        """List the tools at `url` and make `calls` with the TypeScript SDK's client; what it
-        saw (see `ts_client.mjs`).
+        """List the tools at `url` and make `calls` with the TypeScript SDK's client, sending
+        `token` as a bearer token; what it saw (see `ts_client.mjs`).
 
         Raises:
             SuiteError: when the client fails or prints no result.
@@ -169,7 +174,8 @@ class ConformanceSuite:
             script = Path(scratch) / "ts_client.mjs"
             script.write_bytes(package.joinpath("ts_client.mjs").read_bytes())
             command = [str(self.node), str(script), str(self.node_modules), url]
-            done = await _run([*command, json.dumps(list(calls))], timeout=timeout)
+            arguments = [json.dumps(list(calls)), *([token] if token else [])]
+            done = await _run([*command, *arguments], timeout=timeout)
         if done.returncode != 0:
             raise SuiteError(
                 f"the TypeScript client failed ({done.returncode}): {done.stderr.decode()[-2000:]}"

@@ -1,21 +1,23 @@
 // The official TypeScript SDK client (@modelcontextprotocol/sdk), as MCP hosts use it.
 //
-//   node ts_client.mjs <node_modules dir> <MCP URL> '<JSON list of [tool, arguments]>'
+//   node ts_client.mjs <node_modules dir> <MCP URL> '<JSON list of [tool, arguments]>' [token]
 //
 // Lists the tools (which makes the client check each result against its outputSchema, as
 // hosts do), calls each, and prints one JSON object: {"protocolVersion", "tools": [names],
 // "calls": [{"name", "isError", "text", "meta", "thrown"}]}. `thrown` is the message of an
-// exception the SDK raised instead of returning a result. Exits 0 when it printed that.
+// exception the SDK raised instead of returning a result. Exits 0 when it printed that. A
+// token is sent as `Authorization: Bearer <token>`, as hosts configured with one do.
 import { pathToFileURL } from "node:url";
 import { join } from "node:path";
 
-const [modules, url, callsJson] = process.argv.slice(2);
+const [modules, url, callsJson, token] = process.argv.slice(2);
 const sdk = (path) => import(pathToFileURL(join(modules, "@modelcontextprotocol/sdk/dist/esm", path)).href);
 const { Client } = await sdk("client/index.js");
 const { StreamableHTTPClientTransport } = await sdk("client/streamableHttp.js");
 
 const client = new Client({ name: "ts-interop-test", version: "1.0.0" });
-const transport = new StreamableHTTPClientTransport(new URL(url));
+const requestInit = token ? { headers: { Authorization: `Bearer ${token}` } } : undefined;
+const transport = new StreamableHTTPClientTransport(new URL(url), { requestInit });
 await client.connect(transport);
 const tools = [];
 let cursor;

@@ -35,8 +35,8 @@ def anyio_backend() -> str:
 
 async def test_the_typescript_sdk_client_lists_calls_and_reads_tool_errors(tmp_path: Path) -> None:
     suite = await ensure_suite()
-    async with inprocess_platform(tmp_path) as url:
-        seen = await suite.run_ts_client(url, CALLS)
+    async with inprocess_platform(tmp_path) as platform:
+        seen = await suite.run_ts_client(platform.url, CALLS, token=platform.token)
     assert set(seen["tools"]) == {
         "create_ticket",
         "get_user_profile",

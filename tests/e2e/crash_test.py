@@ -111,7 +111,7 @@ def _platform(root: Path, database_url: str) -> Iterator[Platform]:
     tickets = replace(tickets, port=_free_port())
     aggregator = replace(AGGREGATOR, port=_free_port())
     registry = root / "upstreams.yaml"
-    registry.write_text(yaml.safe_dump(registry_document([tickets])))
+    registry.write_text(yaml.safe_dump(registry_document([tickets], authenticated=False)))
     env = {
         "MCP_AGGREGATOR_UPSTREAMS_FILE": str(registry),
         "MCP_AGGREGATOR_UNAVAILABLE_AFTER_SECONDS": "1",

@@ -7,15 +7,27 @@ from pathlib import Path
 
 import pytest
 
-from mcp_aggregator.app import build_app, is_loopback
+from mcp_aggregator.app import build_app
 from mcp_aggregator.settings import AggregatorSettings
-from mcp_common.settings import SettingsError
+from mcp_common.settings import SettingsError, is_loopback
+
+
+def _settings(host: str, upstreams_file: str | None) -> AggregatorSettings:
+    """Settings for `host`; beyond loopback callers must be authenticated (auth=none is not
+    allowed there), so Entra is configured."""
+    return AggregatorSettings(
+        host=host,
+        upstreams_file=upstreams_file,
+        auth="entra",
+        tenant_id="00000000-0000-0000-0000-000000000001",
+        audiences=["api://mcp-aggregator"],
+    )
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.1.2.3", "aggregator.mcp"])
 def test_beyond_loopback_without_a_registry_file_is_a_start_up_error(host: str) -> None:
     with pytest.raises(SettingsError) as caught:
-        build_app(AggregatorSettings(host=host, upstreams_file=None))
+        build_app(_settings(host, None))
     message = str(caught.value)
     assert message.startswith("MCP_AGGREGATOR_UPSTREAMS_FILE is not set")
     assert f"listens on {host}, beyond loopback" in message
@@ -36,4 +48,4 @@ def test_beyond_loopback_an_explicit_registry_file_serves(tmp_path: Path) -> Non
         "      - lb_endpoints:\n        - endpoint: {address: {socket_address: "
         "{address: users.mcp, port_value: 8101}}}\n"
     )
-    build_app(AggregatorSettings(host="0.0.0.0", upstreams_file=str(registry)))
+    build_app(_settings("0.0.0.0", str(registry)))

@@ -62,8 +62,8 @@ class Metrics:
         self._requests = Counter(
             "mcp_aggregator_requests",
             "Routed MCP requests (tools/call, prompts/get, resources/read, completion/complete) "
-            "by outcome: ok, "
-            "tool_error, error, upstream_unavailable, upstream_error, timeout, cancelled.",
+            "by outcome: ok, tool_error, error, denied, rejected, upstream_unavailable, "
+            "upstream_error, timeout, cancelled.",
             ["method", "name", "upstream", "outcome"],
             registry=self.registry,
         )
@@ -78,6 +78,18 @@ class Metrics:
             "mcp_aggregator_registry_reloads",
             "Reloads of the upstream registry file by result (applied, rejected).",
             ["result"],
+            registry=self.registry,
+        )
+        self._policy_reloads = Counter(
+            "mcp_aggregator_policy_reloads",
+            "Reloads of the authorization policy file by result (applied, rejected).",
+            ["result"],
+            registry=self.registry,
+        )
+        self._denials = Counter(
+            "mcp_aggregator_authorization_denials",
+            "Routed requests refused by the authorization policy, by kind and name.",
+            ["kind", "name"],
             registry=self.registry,
         )
 
@@ -104,6 +116,12 @@ class Metrics:
 
     def observe_reload(self, result: str) -> None:
         self._reloads.labels(result).inc()
+
+    def observe_policy_reload(self, result: str) -> None:
+        self._policy_reloads.labels(result).inc()
+
+    def observe_denial(self, kind: str, name: str) -> None:
+        self._denials.labels(kind, name).inc()
 
     def router(self) -> APIRouter:
         router = APIRouter()

@@ -39,5 +39,30 @@ class AggregatorSettings(ServiceSettings):
         default=0.5, ge=0, description="Quiet time before announcing list changes."
     )
     reload_interval_seconds: float = Field(
-        default=2.0, gt=0, description="How often the registry file is checked."
+        default=2.0, gt=0, description="How often the registry and policy files are checked."
+    )
+    resource_url: str | None = Field(
+        default=None,
+        description="The public MCP URL clients use (the RFC 9728 `resource`), e.g. "
+        "https://mcp.example.com/mcp. Unset: the request's scheme and Host, with /mcp.",
+    )
+    policy_file: str | None = Field(
+        default=None,
+        description="Per-tool authorization policy (YAML; see mcp_aggregator/policy.py), re-read "
+        "when it changes. Unset with auth=entra: any valid token may call every tool.",
+    )
+    max_streams: int = Field(
+        default=1000,
+        ge=1,
+        le=1_000_000,
+        description="Open notification streams (legacy GET streams and subscriptions/listen) "
+        "this replica holds at most; beyond, 429.",
+    )
+    max_streams_per_principal: int = Field(
+        default=8, ge=1, le=10_000, description="Open notification streams per caller."
+    )
+    scopes_supported: list[str] | None = Field(
+        default=None,
+        description="Scopes named in the protected-resource metadata, as a client asks Entra for "
+        "them (api://<app>/mcp.access). Unset: the policy's scopes under the App ID URI audience.",
     )

@@ -28,11 +28,11 @@ from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler
 
 from mcp_common.database import Database
 from mcp_common.errors import ToolFailure
+from mcp_common.guard import RequestGuard
 from mcp_common.health import CheckFailed, ReadinessChecks
 from mcp_common.identity import build_token_source
-from mcp_common.request_body import WholeBodyFirst
 from mcp_common.rest import RestClient
-from mcp_common.service import LifespanHook, build_service_app
+from mcp_common.service import LifespanHook, build_authenticator, build_service_app, guard_app
 from mcp_common.settings import DomainSettings, SettingsError, env_name
 from mcp_common.telemetry import instrument_app
 from mcp_common.tools import ToolCatalog, ToolSpec
@@ -87,8 +87,13 @@ def build_domain_app(
     tools: Callable[[RestClient], Sequence[ToolSpec[Any, Any]]],
     reference_api: Callable[[Database], FastAPI],
     database: Database,
-) -> FastAPI:
-    """The complete ASGI app of one domain MCP server.
+) -> RequestGuard:
+    """The complete ASGI app of one domain MCP server, behind the request guard.
+
+    With auth=entra only the `allowed_callers` (the aggregator) get past the guard, on `/mcp`
+    and on the embedded `/api` alike; the tools' own in-process calls to the embedded API do
+    not pass through it (they are this server's own code). The guard reads each request's
+    whole body first, so a client gone mid-request runs nothing and logs one DEBUG line.
 
     Raises:
         SettingsError: neither `api_url` nor `demo` is set, or both are.
@@ -136,6 +141,4 @@ def build_domain_app(
         on_subscriptions_listen=ListenHandler(subscriptions),
     )
     app = build_service_app(server, settings, checks=checks, mounts=mounts, lifespan_hooks=hooks)
-    # Around every route (/mcp, /api, health): a client gone mid-request is not an error.
-    app.add_middleware(WholeBodyFirst)
-    return app
+    return guard_app(app, settings, build_authenticator(settings, settings.allowed_callers))

@@ -68,7 +68,7 @@ async def test_tools_call_the_remote_api_with_workload_identity_tokens(
     assert profile.structured_content is not None
     assert profile.structured_content["user_id"] == "u-0002"
     assert tool_error(missing) == ReportedError("not_found", "no user with id 'u-4040'")
-    assert {claims["appid"] for claims in deployment.guard.seen_claims} == {
+    assert {claims["azp"] for claims in deployment.guard.seen_claims} == {
         deployment.entra.client_id
     }
     assert (
