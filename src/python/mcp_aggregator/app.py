@@ -27,6 +27,7 @@ from mcp_common.health import ReadinessChecks
 from mcp_common.identity import ServiceIdentity
 from mcp_common.limits import StreamLimits
 from mcp_common.service import build_authenticator, build_service_app, guard_app
+from mcp_common.settings import SettingsError, env_name, is_loopback
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,15 @@ def build_app(
 
     Raises:
         ConfigError: at start-up, when the registry or policy file is missing or invalid.
+        SettingsError: no registry file while listening beyond loopback (the packaged one
+            names the local stack's 127.0.0.1 ports, which a deployment must never route to).
     """
+    if upstreams is None and not settings.upstreams_file and not is_loopback(settings.host):
+        raise SettingsError(
+            f"{env_name(settings, 'upstreams_file')} is not set, and the aggregator listens on "
+            f"{settings.host}, beyond loopback: set it to the Envoy v3 bootstrap file that lists "
+            "the upstreams (the packaged registry is the local stack's, for 127.0.0.1 only)"
+        )
     identity = ServiceIdentity(settings.credential, connection_verify=settings.tls_ca_bundle)
     registry = UpstreamRegistry(
         RegistrySettings(

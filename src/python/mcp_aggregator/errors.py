@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from mcp_common.health import CheckFailed
+
 
 class AggregatorError(Exception):
     """A request the aggregator ends itself; `str(error)` is safe to show the caller."""
@@ -92,5 +94,6 @@ class UpstreamBroken(UpstreamFailure):
     outcome = "upstream_error"
 
 
-class NotReady(AggregatorError):
-    """The aggregator should not receive traffic yet (its readiness check fails)."""
+class NotReady(AggregatorError, CheckFailed):
+    """The aggregator should not receive traffic yet (its readiness check fails); a
+    `CheckFailed`, so `/health/ready` shows its message."""

@@ -1,7 +1,9 @@
 """Prometheus metrics at `/metrics`: routed requests by tool and outcome, latency, upstreams.
 
-Labels are bounded: `name` is a tool, prompt or resource from the merged catalog (requests for
-unknown names are not counted per name), `upstream` a configured cluster.
+Labels are bounded: `name` is a tool, prompt, listed resource or resource template from the
+merged catalog (a `resources/read` of `db://sales/rows` counts under its template
+`db://{table}/rows`; requests for unknown names are not counted per name), `upstream` a
+configured cluster.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from mcp_aggregator.catalog import resource_label
 from mcp_aggregator.registry import UpstreamRegistry
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -63,6 +66,7 @@ class _RegistryCollector(Collector):
 
 class Metrics:
     def __init__(self) -> None:
+        self._upstreams: UpstreamRegistry | None = None
         self.registry = CollectorRegistry()
         self._requests = Counter(
             "mcp_aggregator_requests",
@@ -99,13 +103,25 @@ class Metrics:
         )
 
     def bind(self, registry: UpstreamRegistry) -> None:
+        self._upstreams = registry
         self.registry.register(_RegistryCollector(registry))
 
     def observe_call(
         self, method: str, name: str, upstream: str, outcome: str, seconds: float
     ) -> None:
+        name = self._label(method, name)
         self._requests.labels(method, name, upstream, outcome).inc()
         self._latency.labels(method, name, upstream).observe(seconds)
+
+    def _label(self, method: str, name: str) -> str:
+        """`name` as a bounded label: resource URIs (which clients choose) by their listing."""
+        registry = self._upstreams
+        if registry is None or method not in ("resources/read", "completion/complete"):
+            return name
+        catalog = registry.catalog
+        if method == "completion/complete" and name in catalog.prompt_routes:
+            return name
+        return resource_label(catalog, name)
 
     def observe_reload(self, result: str) -> None:
         self._reloads.labels(result).inc()

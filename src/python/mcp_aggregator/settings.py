@@ -18,7 +18,8 @@ class AggregatorSettings(ServiceSettings):
     upstreams_file: str | None = Field(
         default=None,
         description="Envoy v3 bootstrap file listing the upstream clusters; re-read when it "
-        "changes. Unset: the packaged local registry (domain servers on 127.0.0.1:8101-8103).",
+        "changes. Unset: the packaged local registry (domain servers on 127.0.0.1:8101-8103), "
+        "allowed only while `host` is a loopback address.",
     )
     readiness_policy: Literal["any", "all"] = Field(
         default="any", description="Ready when any upstream is available, or only when all are."

@@ -262,6 +262,13 @@ class RequestGuard:
         while True:
             message = await receive()
             if message["type"] != "http.request":
+                # A client gone mid-request (ClientDisconnect, had a handler read the body) is
+                # ordinary traffic, not an error: nothing runs and nothing more is said.
+                logger.debug(
+                    "client disconnected before sending all of %s %s; nothing was run",
+                    scope["method"],
+                    scope["path"],
+                )
                 return None
             chunk = message.get("body", b"")
             size += len(chunk)
