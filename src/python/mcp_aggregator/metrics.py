@@ -133,7 +133,8 @@ class Metrics:
         self._config_reloads.labels("pins", result).inc()
 
     def observe_denial(self, kind: str, name: str) -> None:
-        self._denials.labels(kind, name).inc()
+        label = self._label("resources/read", name) if kind == "resources" else name
+        self._denials.labels(kind, label).inc()
 
     def router(self) -> APIRouter:
         router = APIRouter()
