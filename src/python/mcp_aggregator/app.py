@@ -15,6 +15,7 @@ from mcp_aggregator.config import UpstreamConfig, load_upstreams
 from mcp_aggregator.front import McpFront
 from mcp_aggregator.metrics import Metrics
 from mcp_aggregator.notifications import ChangeFeed, LegacyNotifier
+from mcp_aggregator.pins import load_pins
 from mcp_aggregator.policy import Policy, PolicyHolder, load_policy
 from mcp_aggregator.registry import RegistrySettings, UpstreamRegistry
 from mcp_aggregator.registry_file import WatchedFile, packaged_upstreams
@@ -82,6 +83,18 @@ def build_app(
         )
         policy.current = policy_file.load()
         watched.append(policy_file)
+
+    if settings.pins_file:
+        pins_file = WatchedFile(
+            Path(settings.pins_file),
+            load_pins,
+            registry.set_pins,
+            metrics.observe_pins_reload,
+            settings.reload_interval_seconds,
+            "pins",
+        )
+        registry.pins = pins_file.load()
+        watched.append(pins_file)
 
     @contextlib.asynccontextmanager
     async def run_registry() -> AsyncIterator[None]:

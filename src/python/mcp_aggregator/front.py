@@ -43,13 +43,15 @@ from mcp_aggregator.errors import (
     InvalidParams,
     InvalidRequest,
     RequestRejected,
+    ToolQuarantined,
+    ToolResultError,
     UnknownTarget,
-    UpstreamFailure,
     UpstreamUnavailable,
 )
 from mcp_aggregator.forwarding import Forwarder, send_failure
 from mcp_aggregator.metrics import Metrics
 from mcp_aggregator.notifications import LegacyNotifier
+from mcp_aggregator.pins import Mismatch
 from mcp_aggregator.policy import Kind, PolicyHolder
 from mcp_aggregator.registry import Unavailable, UpstreamRegistry
 from mcp_aggregator.sessions import HEADER as SESSION_HEADER
@@ -307,6 +309,8 @@ class McpFront:
             raise UnknownTarget(
                 f"unknown tool {name!r}; known: {', '.join(sorted(visible)) or 'none'}"
             )
+        if isinstance(target, Mismatch):
+            raise ToolQuarantined(f"quarantined: {target.describe()}")
         if isinstance(target, Unavailable):
             reason = f" ({target.error})" if target.error else ""
             raise UpstreamUnavailable(
@@ -418,7 +422,7 @@ class McpFront:
                 "error": {"code": -32003, "message": str(error)},
             }
             await send_json(send, 403, body, [(b"www-authenticate", header.encode())])
-        elif isinstance(error, UpstreamFailure):
+        elif isinstance(error, ToolResultError):
             await send_failure(scope, receive, send, message, error)
         elif isinstance(error, RequestRejected):
             await self._reject(scope, receive, send, message, error)

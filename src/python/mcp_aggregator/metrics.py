@@ -50,6 +50,15 @@ class _RegistryCollector(Collector):
         )
         collisions.add_metric([], float(len(catalog.collisions)))
         yield collisions
+        mismatched = GaugeMetricFamily(
+            "mcp_aggregator_tool_pin_mismatches",
+            "Tools whose definition does not match their pin (or have none), by pins mode; "
+            "with mode=enforce they are quarantined.",
+            labels=["tool", "mode"],
+        )
+        for name in sorted(self._registry.mismatches):
+            mismatched.add_metric([name, self._registry.pins.mode], 1.0)
+        yield mismatched
 
 
 class Metrics:
@@ -76,10 +85,10 @@ class Metrics:
             ["result"],
             registry=self.registry,
         )
-        self._policy_reloads = Counter(
-            "mcp_aggregator_policy_reloads",
-            "Reloads of the authorization policy file by result (applied, rejected).",
-            ["result"],
+        self._config_reloads = Counter(
+            "mcp_aggregator_config_reloads",
+            "Reloads of the policy and pins files, by file and result (applied, rejected).",
+            ["file", "result"],
             registry=self.registry,
         )
         self._denials = Counter(
@@ -102,7 +111,10 @@ class Metrics:
         self._reloads.labels(result).inc()
 
     def observe_policy_reload(self, result: str) -> None:
-        self._policy_reloads.labels(result).inc()
+        self._config_reloads.labels("policy", result).inc()
+
+    def observe_pins_reload(self, result: str) -> None:
+        self._config_reloads.labels("pins", result).inc()
 
     def observe_denial(self, kind: str, name: str) -> None:
         self._denials.labels(kind, name).inc()

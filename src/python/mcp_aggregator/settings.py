@@ -50,6 +50,11 @@ class AggregatorSettings(ServiceSettings):
         description="Per-tool authorization policy (YAML; see mcp_aggregator/policy.py), re-read "
         "when it changes. Unset with auth=entra: any valid token may call every tool.",
     )
+    pins_file: str | None = Field(
+        default=None,
+        description="Tool-definition pins (YAML; see mcp_aggregator/pins.py: modes off, warn, "
+        "enforce), re-read when it changes. Unset: no pinning.",
+    )
     max_streams: int = Field(
         default=1000,
         ge=1,
