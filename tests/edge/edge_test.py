@@ -119,6 +119,9 @@ async def test_envoy_itself_stops_a_request_without_a_valid_token(edge: Edge) ->
     assert metrics.status_code == 404, "/metrics stays inside the cluster"
     served = edge.served_by(edge.exchanges[start:])
     assert served[:3] == [None, None, None], "the refusals never reached a replica"
+    # The rate limit ran on every request (a bucket far from empty: none limited).
+    assert edge.envoy_stat("edge_rate_limit.http_local_rate_limit.enabled") >= len(served)
+    assert edge.envoy_stat("edge_rate_limit.http_local_rate_limit.rate_limited") == 0
     assert served[3] in ("a", "b")
     assert served[4] is None
 

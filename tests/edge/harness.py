@@ -80,6 +80,7 @@ class Edge:
     envoy: subprocess.Popen[bytes]
     probe: Probe
     probe_url: str
+    admin: str  # Envoy's admin interface (127.0.0.1 only)
     exchanges: list[Exchange] = field(default_factory=list)
 
     @property
@@ -157,6 +158,15 @@ class Edge:
             )
             for e in exchanges
         ]
+
+    def envoy_stat(self, name: str) -> int:
+        """One counter from Envoy's admin /stats."""
+        text = httpx.get(f"{self.admin}/stats", params={"filter": f"^{name}$"}, timeout=5).text
+        for line in text.splitlines():
+            key, _, value = line.partition(": ")
+            if key == name:
+                return int(value)
+        raise KeyError(f"Envoy has no statistic {name!r}: {text[:500]}")
 
     def tool_calls(self, replica: str) -> float:
         """tools/call requests the replica counted in its own /metrics (read directly)."""
@@ -300,6 +310,7 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
             envoy=envoy,
             probe=probe,
             probe_url=probe_url,
+            admin=f"http://127.0.0.1:{admin_port}",
         )
 
 
