@@ -194,7 +194,7 @@ def server_specs(args: argparse.Namespace, work_dir: Path, issuer: Issuer) -> di
         report.USERS,
         args.users_pex,
         next(ports),
-        {"MCP_USERS_DATABASE_URL": database % "users"},
+        {"MCP_USERS_DEMO": "true", "MCP_USERS_DATABASE_URL": database % "users"},
     )
     specs[users.name] = users
     if args.only != "aggregator":
@@ -205,7 +205,10 @@ def server_specs(args: argparse.Namespace, work_dir: Path, issuer: Issuer) -> di
                 name,
                 getattr(args, f"{name}_pex"),
                 next(ports),
-                {f"MCP_{name.upper()}_DATABASE_URL": database % name},
+                {
+                    f"MCP_{name.upper()}_DEMO": "true",
+                    f"MCP_{name.upper()}_DATABASE_URL": database % name,
+                },
             )
         # The system of record in its own process: the users reference REST API, served at
         # /api by a users server of its own (its embedded API, over its own database).
@@ -213,7 +216,7 @@ def server_specs(args: argparse.Namespace, work_dir: Path, issuer: Issuer) -> di
             "users-api",
             args.users_pex,
             next(ports),
-            {"MCP_USERS_DATABASE_URL": database % "api"},
+            {"MCP_USERS_DEMO": "true", "MCP_USERS_DATABASE_URL": database % "api"},
             service="users",
         )
         api_url = f"http://127.0.0.1:{api.port}/api"

@@ -7,6 +7,8 @@ size limit. Then, for each request:
 1. **Sessions** (2025-11-25). A GET or DELETE carrying an `Mcp-Session-Id`, and any request
    carrying one, must present an id issued to this principal (`sessions`); else 404. A GET
    opens the stream of list-changed notifications; a DELETE ends nothing (nothing is stored).
+   Notification streams (these GETs and `subscriptions/listen`) are bounded per principal and
+   in total (`mcp_common.limits.StreamLimits`; 429 beyond).
 2. **Parse**: the JSON-RPC message, depth-limited and shape-checked (`wire.parse_message`);
    a malformed one gets the JSON-RPC error saying what is wrong.
 3. **Route** (`tools/call`, `prompts/get`, `resources/read`, `completion/complete`): find the
@@ -26,7 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from opentelemetry import propagate, trace
@@ -41,13 +43,15 @@ from mcp_aggregator.errors import (
     InvalidParams,
     InvalidRequest,
     RequestRejected,
+    ToolQuarantined,
+    ToolResultError,
     UnknownTarget,
-    UpstreamFailure,
     UpstreamUnavailable,
 )
 from mcp_aggregator.forwarding import Forwarder, send_failure
 from mcp_aggregator.metrics import Metrics
 from mcp_aggregator.notifications import LegacyNotifier
+from mcp_aggregator.pins import Mismatch
 from mcp_aggregator.policy import Kind, PolicyHolder
 from mcp_aggregator.registry import Unavailable, UpstreamRegistry
 from mcp_aggregator.sessions import HEADER as SESSION_HEADER
@@ -61,49 +65,18 @@ from mcp_aggregator.wire import (
     safe_id,
 )
 from mcp_common.auth import PRINCIPAL_META_KEY, Forbidden, Principal
-from mcp_common.guard import challenge, principal_of, send_json
+from mcp_common.guard import challenge, principal_of, read_replayed_body, replay, send_json
+from mcp_common.limits import StreamLimits
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
 ROUTED_METHODS = frozenset({"tools/call", "prompts/get", "resources/read", "completion/complete"})
-MAX_BODY = 4 * 1024 * 1024
 # Request headers passed to the upstream; everything else (the client's Authorization,
 # cookies, the session id) stays at the aggregator.
 _FORWARDED = frozenset(
     {"accept", "content-type", "mcp-protocol-version", "mcp-method", "user-agent"}
 )
-
-
-async def _read_body(receive: Receive) -> bytes | None:
-    """The whole request body, or None past MAX_BODY (the guard replays it already read)."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
 
 
 def _without_session(scope: Scope) -> Scope:
@@ -128,9 +101,11 @@ class McpFront:
         metrics: Metrics,
         notifier: LegacyNotifier,
         policy: PolicyHolder,
+        streams: StreamLimits,
         resource_metadata: Callable[[Scope], str] | None = None,
     ) -> None:
         self._app = app
+        self._streams = streams
         self._registry = registry
         self._metrics = metrics
         self._notifier = notifier
@@ -155,7 +130,9 @@ class McpFront:
                 # Nothing is stored for a session, so ending one is always done.
                 await Response(status_code=204)(scope, receive, send)
             else:
-                await self._notifier.stream(scope, receive, send)
+                await self._bounded_stream(
+                    principal, send, lambda: self._notifier.stream(scope, receive, send)
+                )
             return
         if method != "POST":
             await self._app(_without_session(scope), receive, send)
@@ -166,10 +143,8 @@ class McpFront:
                 scope, receive, send
             )
             return
-        body = await _read_body(receive)
-        if body is None:
-            await Response("Request body too large", status_code=413)(scope, receive, send)
-            return
+        # The guard has read the body within its limit and replays it: one message.
+        body = await read_replayed_body(receive)
         try:
             message = parse_message(body)
         except RequestRejected as exc:
@@ -180,9 +155,34 @@ class McpFront:
                 await self._routed(scope, receive, send, message, principal)
                 return
         inner_send = send
-        if isinstance(message, dict) and message.get("method") == "initialize":
+        method_name = message.get("method") if isinstance(message, dict) else None
+        if method_name == "initialize":
             inner_send = self._with_session_id(send, principal)
-        await self._app(_without_session(scope), _replay(body, receive), inner_send)
+        inner_scope, inner_receive = _without_session(scope), replay(body, receive)
+        if method_name == "subscriptions/listen":
+            await self._bounded_stream(
+                principal, send, lambda: self._app(inner_scope, inner_receive, inner_send)
+            )
+        else:
+            await self._app(inner_scope, inner_receive, inner_send)
+
+    async def _bounded_stream(
+        self, principal: Principal, send: Send, serve: Callable[[], Awaitable[None]]
+    ) -> None:
+        """Serve a long-lived stream within the stream limits (429 beyond them)."""
+        refusal = self._streams.refusal(principal.key)
+        if refusal is not None:
+            await send_json(
+                send,
+                429,
+                {"error": "too_many_streams", "error_description": refusal},
+                [(b"retry-after", b"30")],
+            )
+            return
+        try:
+            await serve()
+        finally:
+            self._streams.release(principal.key)
 
     @staticmethod
     def _with_session_id(send: Send, principal: Principal) -> Send:
@@ -275,6 +275,8 @@ class McpFront:
             raise UnknownTarget(
                 f"unknown tool {name!r}; known: {', '.join(sorted(visible)) or 'none'}"
             )
+        if isinstance(target, Mismatch):
+            raise ToolQuarantined(f"quarantined: {target.describe()}")
         if isinstance(target, Unavailable):
             reason = f" ({target.error})" if target.error else ""
             raise UpstreamUnavailable(
@@ -386,7 +388,7 @@ class McpFront:
                 "error": {"code": -32003, "message": str(error)},
             }
             await send_json(send, 403, body, [(b"www-authenticate", header.encode())])
-        elif isinstance(error, UpstreamFailure):
+        elif isinstance(error, ToolResultError):
             await send_failure(scope, receive, send, message, error)
         elif isinstance(error, RequestRejected):
             await self._reject(scope, receive, send, message, error)

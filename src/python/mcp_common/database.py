@@ -7,9 +7,9 @@ crash. PostgreSQL (`postgresql+asyncpg://...`) is for deployments with more than
 Start-up creates the tables and seeds demo data. Both are safe when replicas start together:
 seed rows have fixed keys, so a second seeder's insert fails on the key and is ignored.
 
-Reads go through `read()`. On PostgreSQL that is an async connection. On SQLite it is a plain
-(synchronous) sqlite3 connection used on the event loop itself: the async driver runs every
-step of a query (cursor, execute, fetch, close, rollback) on its own thread, and those
+Reads go through `read()`. On PostgreSQL that is an async connection. On a SQLite file it is
+a plain (synchronous) sqlite3 connection used on the event loop itself: the async driver runs
+every step of a query (cursor, execute, fetch, close, rollback) on its own thread, and those
 hand-offs cost far more CPU than reading a few rows of a local file. A read there blocks the
 loop for as long as the query runs, which suits this store (a laptop or single-replica demo of
 small tables); writes, which wait for the disk, stay on the async driver's thread.
@@ -100,7 +100,9 @@ class Database:
         reader = None
         if sqlite:
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-            # The same file through the standard library's driver, for reads on the loop.
+        if sqlite and url.database not in (None, "", ":memory:"):
+            # The same file through the standard library's driver, for reads on the loop (an
+            # in-memory database exists only in the async driver's one connection).
             reader = create_engine(url.set(drivername="sqlite+pysqlite"))
             event.listen(reader, "connect", _sqlite_pragmas)
         self._engine = engine

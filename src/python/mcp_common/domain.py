@@ -7,12 +7,15 @@ tools need), two implementations of that backend, its reference REST API (a Fast
 - `api_url` set: the backend calls that system of record's REST API over HTTP with Azure AD
   tokens (`credential`, `api_scope`), through a `RestClient`; readiness checks that the API
   answers.
-- `api_url` unset: the reference implementation runs in-process over `database_url`, and the
-  tools call its service layer directly, the one its REST API serves. There is no HTTP hop
-  inside the process (an in-memory ASGI transport and FastAPI per call were more than half of
-  a call's CPU); the REST contract is proven by the API's own tests and by the remote
-  backend's. The reference API is still served at `/api` (its OpenAPI document at
-  `/api/openapi.json`) for people and tests.
+- `demo` set (`MCP_<DOMAIN>_DEMO=true`, which the local stack sets): the reference
+  implementation runs in-process over `database_url`, seeded with demo data, and the tools
+  call its service layer directly, the one its REST API serves. There is no HTTP hop inside
+  the process (an in-memory ASGI transport and FastAPI per call were more than half of a
+  call's CPU); the REST contract is proven by the API's own tests and by the remote backend's.
+  The reference API is still served at `/api` (its OpenAPI document at `/api/openapi.json`)
+  for people and tests.
+- Neither, or both: a start-up error naming the variables. Demo data is never served because
+  a deployment forgot its `api_url`.
 """
 
 from __future__ import annotations
@@ -26,15 +29,34 @@ from mcp.server.lowlevel import Server
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler
 
 from mcp_common.database import Database
+from mcp_common.errors import ToolFailure
 from mcp_common.guard import RequestGuard
-from mcp_common.health import ReadinessChecks
+from mcp_common.health import CheckFailed, ReadinessChecks
 from mcp_common.identity import build_token_source
 from mcp_common.rest import RestClient
 from mcp_common.service import LifespanHook, build_authenticator, build_service_app, guard_app
-from mcp_common.settings import DomainSettings
+from mcp_common.settings import DomainSettings, SettingsError, env_name
 from mcp_common.tools import ToolCatalog, ToolSpec
 
 BackendT = TypeVar("BackendT")
+
+
+def check_backend(settings: DomainSettings, domain: str) -> None:
+    """Exactly one backend is configured: a system of record's `api_url`, or `demo`.
+
+    Raises:
+        SettingsError: naming what to set.
+    """
+    api_url, demo = env_name(settings, "api_url"), env_name(settings, "demo")
+    if settings.api_url is None and not settings.demo:
+        raise SettingsError(
+            f"{api_url} is not set: set it to the base URL of the {domain} system of record's "
+            f"REST API, or set {demo}=true to serve seeded demo data (development only)"
+        )
+    if settings.api_url is not None and settings.demo:
+        raise SettingsError(
+            f"{demo}=true serves the embedded demo API, but {api_url} is set too; unset one"
+        )
 
 
 def build_rest_client(settings: DomainSettings, name: str, api_url: str) -> RestClient:
@@ -70,8 +92,14 @@ def build_domain_app(
 
     With auth=entra only the `allowed_callers` (the aggregator) get past the guard, on `/mcp`
     and on the embedded `/api` alike; the tools' in-process calls to the embedded service
-    layer do not pass through it (they are this server's own code).
+    layer do not pass through it (they are this server's own code). The guard reads each
+    request's whole body first, so a client gone mid-request runs nothing and logs one DEBUG
+    line.
+
+    Raises:
+        SettingsError: neither `api_url` nor `demo` is set, or both are.
     """
+    check_backend(settings, domain)
     checks = ReadinessChecks()
     hooks: list[LifespanHook] = []
     mounts: list[tuple[str, Any]] = []
@@ -86,7 +114,10 @@ def build_domain_app(
         backend = remote(rest)
 
         async def api_reachable() -> None:
-            await rest.get("/health")
+            try:
+                await rest.get("/health")
+            except ToolFailure as exc:
+                raise CheckFailed(exc.message) from exc  # its messages name no URL or body
 
         @contextlib.asynccontextmanager
         async def close_rest() -> AsyncIterator[None]:

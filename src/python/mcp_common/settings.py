@@ -19,6 +19,16 @@ from mcp_common.identity import CredentialKind
 
 logger = logging.getLogger(__name__)
 
+
+class SettingsError(Exception):
+    """Settings that cannot work together; the message names the variables to set."""
+
+
+def env_name(settings: BaseSettings, field_name: str) -> str:
+    """The environment variable of `field_name` in `settings`, e.g. MCP_USERS_API_URL."""
+    return f"{settings.model_config.get('env_prefix', '')}{field_name}".upper()
+
+
 LogFormat = Literal["json", "text"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 AuthMode = Literal["entra", "none"]
@@ -85,6 +95,16 @@ class ServiceSettings(BaseSettings):
         "service_principal or azure_cli (a developer against real Azure), none.",
     )
 
+    rate_limit_per_second: float | None = Field(
+        default=None,
+        gt=0,
+        description="Requests per second each caller (principal; client address when anonymous) "
+        "may make to this replica on average; beyond, 429 with Retry-After. Unset: no limit.",
+    )
+    rate_limit_burst: int = Field(
+        default=50, ge=1, le=100_000, description="Requests a caller may make at once."
+    )
+
     @model_validator(mode="after")
     def _check_auth(self) -> ServiceSettings:
         if self.auth == "entra":
@@ -119,8 +139,13 @@ class DomainSettings(ServiceSettings):
 
     api_url: str | None = Field(
         default=None,
-        description="Base URL of the system of record's REST API. Unset: the domain's embedded "
-        "reference API runs in-process over `database_url`.",
+        description="Base URL of the system of record's REST API. Required unless `demo`.",
+    )
+    demo: bool = Field(
+        default=False,
+        description="Serve seeded demo data: the domain's embedded reference API runs "
+        "in-process over `database_url`, seeded on first start (the local stack sets it). "
+        "Never set with `api_url`.",
     )
     api_scope: str | None = Field(
         default=None,

@@ -53,7 +53,7 @@ HEADERS = {
 
 async def test_a_tool_call_is_one_span_in_the_callers_trace(database_url: str) -> None:
     async with (
-        serve(build_app(UsersSettings(database_url=database_url))) as url,
+        serve(build_app(UsersSettings(database_url=database_url, demo=True))) as url,
         httpx.AsyncClient(base_url=url) as http,
     ):
         EXPORTER.clear()
