@@ -61,13 +61,15 @@ BOOTSTRAP = Path(__file__).with_name("bootstrap-requirements.txt")
 
 
 def fetch(target: Path, locks: list[Path]) -> None:
-    lines = sorted({line for lock in locks for line in _locked_requirements(lock)})
-    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as pinned:
-        pinned.write("\n".join(lines) + "\n")
-    try:
-        _pip_download(target, ["--no-deps", "--require-hashes", "-r", pinned.name])
-    finally:
-        os.unlink(pinned.name)
+    # One pip run per lockfile: resolves are independent and may pin different versions of
+    # the same project, which pip refuses in a single requirements file.
+    for lock in locks:
+        with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as pinned:
+            pinned.write("\n".join(sorted(_locked_requirements(lock))) + "\n")
+        try:
+            _pip_download(target, ["--no-deps", "--require-hashes", "-r", pinned.name])
+        finally:
+            os.unlink(pinned.name)
     _pip_download(target, ["--no-deps", "--only-binary=:all:", "-r", str(BOOTSTRAP)])
 
 
