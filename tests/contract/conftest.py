@@ -1,5 +1,5 @@
 """The aggregator under test: the platform started in-process for this session, or the server
-at MCP_SERVER_URL when that is set (a deployed environment; see README.md).
+at MCP_SERVER_URL when that is set (a deployed environment, with MCP_BEARER_TOKEN; see README.md).
 
 Servers and MCP sessions live on one event loop in a background thread (an anyio blocking
 portal) for the whole session; tests are plain functions that call through `ToolCaller`, so
@@ -20,7 +20,7 @@ from mcp import Client
 from mcp.types import CallToolResult, Tool
 
 from mcp_client.conftest import inprocess_platform
-from mcp_testkit.testing import PROTOCOL_MODES
+from mcp_testkit.testing import PROTOCOL_MODES, connect
 
 
 @dataclass(frozen=True)
@@ -55,29 +55,40 @@ def portal() -> Iterator[BlockingPortal]:
         yield running
 
 
+@dataclass(frozen=True)
+class Target:
+    """The aggregator under test and the bearer token to call it with (None: send none)."""
+
+    url: str
+    token: str | None
+
+
 @pytest.fixture(scope="session")
-def server_url(portal: BlockingPortal, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def target(portal: BlockingPortal, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     configured = os.environ.get("MCP_SERVER_URL")
     if configured:
-        yield configured
+        yield Target(configured, os.environ.get("MCP_BEARER_TOKEN"))
         return
     root = tmp_path_factory.mktemp("platform")
-    with portal.wrap_async_context_manager(inprocess_platform(root)) as url:
-        yield url
+    with portal.wrap_async_context_manager(inprocess_platform(root)) as started:
+        yield Target(started.url, started.token)
 
 
 @pytest.fixture(scope="session", params=PROTOCOL_MODES)
 def client(
-    request: pytest.FixtureRequest, portal: BlockingPortal, server_url: str
+    request: pytest.FixtureRequest, portal: BlockingPortal, target: Target
 ) -> Iterator[ToolCaller]:
     """One MCP session per protocol generation, shared by the tests."""
-    with portal.wrap_async_context_manager(Client(server_url, mode=request.param)) as session:
+    session_cm = connect(target.url, target.token, request.param)
+    with portal.wrap_async_context_manager(session_cm) as session:
         yield ToolCaller(portal, session, request.param)
 
 
 @pytest.fixture(scope="session")
-def live_tools(portal: BlockingPortal, server_url: str) -> dict[str, Tool]:
+def live_tools(portal: BlockingPortal, target: Target) -> dict[str, Tool]:
     """The tools the aggregator lists now, by name."""
-    with portal.wrap_async_context_manager(Client(server_url, mode="2026-07-28")) as session:
+    with portal.wrap_async_context_manager(
+        connect(target.url, target.token, "2026-07-28")
+    ) as session:
         tools = ToolCaller(portal, session, "2026-07-28").list_tools()
     return {tool.name: tool for tool in tools}

@@ -18,6 +18,7 @@ from typing import Any
 
 import anyio
 from mcp.types import Tool
+from pydantic import SecretStr
 
 from contract.published import repository_file
 from mcp_client.commands import discover
@@ -34,10 +35,11 @@ async def live_tools(url: str | None) -> list[Tool]:
         ClientError: the server could not be reached or refused the listing.
     """
     if url:
-        return await discover(ClientSettings(server_url=url))
+        return await discover(ClientSettings(server_url=url))  # token: MCP_BEARER_TOKEN etc.
     with tempfile.TemporaryDirectory(prefix="mcp-contract-") as root:
         async with inprocess_platform(Path(root)) as started:
-            return await discover(ClientSettings(server_url=started))
+            settings = ClientSettings(server_url=started.url, bearer_token=SecretStr(started.token))
+            return await discover(settings)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

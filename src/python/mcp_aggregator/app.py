@@ -1,42 +1,51 @@
-"""Builds the aggregator's ASGI app."""
+"""Builds the aggregator's ASGI app: guard -> front -> FastAPI (health, metrics, SDK server)."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import anyio
 from mcp.server.subscriptions import InMemorySubscriptionBus
-from mcp.server.transport_security import TransportSecuritySettings
 
-from mcp_aggregator.config import UpstreamConfig
+from mcp_aggregator.config import UpstreamConfig, load_upstreams
 from mcp_aggregator.front import McpFront
 from mcp_aggregator.metrics import Metrics
 from mcp_aggregator.notifications import ChangeFeed, LegacyNotifier
+from mcp_aggregator.policy import Policy, PolicyHolder, load_policy
 from mcp_aggregator.registry import RegistrySettings, UpstreamRegistry
-from mcp_aggregator.registry_file import RegistryFile, packaged_upstreams
+from mcp_aggregator.registry_file import WatchedFile, packaged_upstreams
+from mcp_aggregator.resource_metadata import ResourceUrls, resource_metadata_router
 from mcp_aggregator.server import build_server
 from mcp_aggregator.settings import AggregatorSettings
+from mcp_common.guard import RequestGuard
 from mcp_common.health import ReadinessChecks
-from mcp_common.service import build_service_app
+from mcp_common.identity import ServiceIdentity
+from mcp_common.service import build_authenticator, build_service_app, guard_app
+
+logger = logging.getLogger(__name__)
 
 
 def build_app(
     settings: AggregatorSettings, upstreams: Sequence[UpstreamConfig] | None = None
-) -> McpFront:
+) -> RequestGuard:
     """The aggregator. `upstreams` (tests) replaces the registry file and its watching.
 
     Raises:
-        ConfigError: at start-up, when the registry file is missing or invalid.
+        ConfigError: at start-up, when the registry or policy file is missing or invalid.
     """
+    identity = ServiceIdentity(settings.credential, connection_verify=settings.tls_ca_bundle)
     registry = UpstreamRegistry(
         RegistrySettings(
             unavailable_after=settings.unavailable_after_seconds,
             probe_interval=settings.probe_interval_seconds,
             refresh_interval=settings.refresh_interval_seconds,
             readiness_policy=settings.readiness_policy,
-        )
+        ),
+        identity,
     )
     metrics = Metrics()
     metrics.bind(registry)
@@ -44,17 +53,34 @@ def build_app(
     legacy = LegacyNotifier()
     feed = ChangeFeed(bus, legacy, settings.debounce_seconds)
     registry.on_change(feed.on_catalog_change)
-    registry_file = None
-    if upstreams is None and settings.upstreams_file:
-        registry_file = RegistryFile(
+    watched: list[WatchedFile[Any]] = []
+    initial = list(upstreams) if upstreams is not None else None
+    if initial is None and settings.upstreams_file:
+        registry_file = WatchedFile(
             Path(settings.upstreams_file),
+            load_upstreams,
             registry.apply,
             metrics.observe_reload,
             settings.reload_interval_seconds,
+            "registry",
         )
-    initial = list(upstreams) if upstreams is not None else None
+        initial = registry_file.load()
+        watched.append(registry_file)
     if initial is None:
-        initial = registry_file.load() if registry_file else packaged_upstreams()
+        initial = packaged_upstreams()
+
+    policy = PolicyHolder(_initial_policy(settings))
+    if settings.auth == "entra" and settings.policy_file:
+        policy_file = WatchedFile(
+            Path(settings.policy_file),
+            load_policy,
+            policy.apply,
+            metrics.observe_policy_reload,
+            settings.reload_interval_seconds,
+            "policy",
+        )
+        policy.current = policy_file.load()
+        watched.append(policy_file)
 
     @contextlib.asynccontextmanager
     async def run_registry() -> AsyncIterator[None]:
@@ -62,29 +88,47 @@ def build_app(
         async with anyio.create_task_group() as group:
             registry.start(group)
             group.start_soon(feed.run)
-            if registry_file is not None:
-                group.start_soon(registry_file.watch)
+            for file in watched:
+                group.start_soon(file.watch)
             try:
                 yield
             finally:
                 group.cancel_scope.cancel()
         await registry.aclose()
+        await identity.close()
 
     checks = ReadinessChecks()
     checks.add("upstreams", registry.check_ready)
-    security = TransportSecuritySettings(
-        enable_dns_rebinding_protection=True,
-        allowed_hosts=list(settings.allowed_hosts),
-        allowed_origins=list(settings.allowed_origins),
-    )
-
+    routers = [metrics.router()]
+    resource_metadata = None
+    if settings.auth == "entra":
+        urls = ResourceUrls(settings.resource_url)
+        routers.append(resource_metadata_router(settings, policy, urls))
+        resource_metadata = urls.metadata
     app = build_service_app(
-        build_server(registry, bus),
+        build_server(registry, bus, policy),
         settings,
         checks=checks,
-        routers=[metrics.router()],
+        routers=routers,
         lifespan_hooks=[run_registry],
     )
-    # Outermost: routed requests are forwarded before FastAPI's routing and the per-request
-    # ASGI instrumentation (the front makes the span itself); the rest passes through.
-    return McpFront(app, registry, security, metrics, legacy)
+    # The front sits before FastAPI: routed requests are forwarded before FastAPI's routing and
+    # the per-request ASGI instrumentation (the front makes the span itself). The guard is
+    # outermost, so every route, the front's included, passes through it.
+    front = McpFront(app, registry, metrics, legacy, policy, resource_metadata)
+    return guard_app(
+        front, settings, build_authenticator(settings), resource_metadata=resource_metadata
+    )
+
+
+def _initial_policy(settings: AggregatorSettings) -> Policy:
+    if settings.auth == "none":
+        return Policy.open()
+    if not settings.policy_file:
+        logger.warning(
+            "no authorization policy file (MCP_AGGREGATOR_POLICY_FILE): any valid token of "
+            "tenant %s may call every tool",
+            settings.tenant_id,
+        )
+        return Policy(default=Policy.open().default)
+    return Policy()  # replaced by the file's policy before the app starts

@@ -20,6 +20,8 @@ clusters the aggregator routes to. The aggregator reads `static_resources.cluste
             call_timeout: 300s            # a whole tools/call, long tools included; default 300s
             list_timeout: 5s              # tools/list and health probes; default 5s
             retries: 1                    # for read-only/idempotent tools only; default 1
+            scope: api://mcp-tickets/.default  # the aggregator calls with its own Entra token
+                                          # for this scope (workload identity); default none
 
 A cluster with `transport_socket` (TLS) is reached over https. Only the first endpoint is used:
 in Kubernetes it is the Service, which balances over the pods.
@@ -53,6 +55,7 @@ class UpstreamConfig:
     list_timeout: float = 5.0
     tool_prefix: str = ""
     retries: int = 1
+    scope: str | None = None
 
 
 def _duration(value: Any, where: str) -> float:
@@ -84,7 +87,7 @@ def _cluster(raw: Any, index: int) -> UpstreamConfig:
     meta = raw.get("metadata", {}).get("filter_metadata", {}).get(METADATA_KEY, {}) or {}
     if not isinstance(meta, dict):
         raise ConfigError(f"{where}: metadata.filter_metadata.{METADATA_KEY} must be a mapping")
-    known = {"path", "tool_prefix", "call_timeout", "list_timeout", "retries"}
+    known = {"path", "tool_prefix", "call_timeout", "list_timeout", "retries", "scope"}
     unknown = sorted(set(meta) - known)
     if unknown:
         raise ConfigError(
@@ -101,6 +104,11 @@ def _cluster(raw: Any, index: int) -> UpstreamConfig:
     retries = meta.get("retries", 1)
     if not isinstance(retries, int) or isinstance(retries, bool) or not 0 <= retries <= 5:
         raise ConfigError(f"{where}: retries {retries!r} must be a whole number from 0 to 5")
+    scope = meta.get("scope")
+    if scope is not None and (not isinstance(scope, str) or not scope.strip() or " " in scope):
+        raise ConfigError(
+            f"{where}: scope {scope!r} must be one Entra scope, e.g. api://<app-id>/.default"
+        )
     scheme = "https" if raw.get("transport_socket") else "http"
     url_host = f"[{host}]" if ":" in host else host
     return UpstreamConfig(
@@ -111,6 +119,7 @@ def _cluster(raw: Any, index: int) -> UpstreamConfig:
         list_timeout=_duration(meta.get("list_timeout", "5s"), f"{where}: list_timeout"),
         tool_prefix=prefix,
         retries=retries,
+        scope=scope,
     )
 
 

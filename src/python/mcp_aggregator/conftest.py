@@ -6,6 +6,8 @@ network); these servers stand in for any upstream, with tools chosen per test.
 
 from __future__ import annotations
 
+import contextlib
+import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -13,22 +15,36 @@ import anyio
 import pytest
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import ToolAnnotations
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 UpstreamFactory = Callable[..., Any]
 
 
 class HeaderRecorder:
-    """ASGI middleware that remembers the headers of every request it passes on."""
+    """ASGI middleware that remembers the headers (and JSON bodies) of the requests it passes on."""
 
     def __init__(self, app: ASGIApp) -> None:
         self._app = app
         self.seen: list[dict[str, str]] = []
+        self.bodies: list[Any] = []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            self.seen.append({k.decode(): v.decode() for k, v in scope["headers"]})
-        await self._app(scope, receive, send)
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        self.seen.append({k.decode(): v.decode() for k, v in scope["headers"]})
+        chunks: list[bytes] = []
+
+        async def recording() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False) and chunks:
+                    with contextlib.suppress(ValueError):
+                        self.bodies.append(json.loads(b"".join(chunks)))
+            return message
+
+        await self._app(scope, recording, send)
 
 
 def build_upstream(

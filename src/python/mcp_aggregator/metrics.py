@@ -58,8 +58,8 @@ class Metrics:
         self._requests = Counter(
             "mcp_aggregator_requests",
             "Routed MCP requests (tools/call, prompts/get, resources/read, completion/complete) "
-            "by outcome: ok, "
-            "tool_error, error, upstream_unavailable, upstream_error, timeout, cancelled.",
+            "by outcome: ok, tool_error, error, denied, rejected, upstream_unavailable, "
+            "upstream_error, timeout, cancelled.",
             ["method", "name", "upstream", "outcome"],
             registry=self.registry,
         )
@@ -76,6 +76,18 @@ class Metrics:
             ["result"],
             registry=self.registry,
         )
+        self._policy_reloads = Counter(
+            "mcp_aggregator_policy_reloads",
+            "Reloads of the authorization policy file by result (applied, rejected).",
+            ["result"],
+            registry=self.registry,
+        )
+        self._denials = Counter(
+            "mcp_aggregator_authorization_denials",
+            "Routed requests refused by the authorization policy, by kind and name.",
+            ["kind", "name"],
+            registry=self.registry,
+        )
 
     def bind(self, registry: UpstreamRegistry) -> None:
         self.registry.register(_RegistryCollector(registry))
@@ -88,6 +100,12 @@ class Metrics:
 
     def observe_reload(self, result: str) -> None:
         self._reloads.labels(result).inc()
+
+    def observe_policy_reload(self, result: str) -> None:
+        self._policy_reloads.labels(result).inc()
+
+    def observe_denial(self, kind: str, name: str) -> None:
+        self._denials.labels(kind, name).inc()
 
     def router(self) -> APIRouter:
         router = APIRouter()

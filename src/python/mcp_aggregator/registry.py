@@ -24,7 +24,9 @@ from mcp.shared.exceptions import MCPError
 
 from mcp_aggregator.catalog import Catalog, Route, describe_problems, merge
 from mcp_aggregator.config import UpstreamConfig
+from mcp_aggregator.errors import NotReady
 from mcp_aggregator.upstream import Health, Upstream, describe_error
+from mcp_common.identity import ServiceIdentity
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +52,15 @@ class Unavailable:
 
 
 class UpstreamRegistry:
-    def __init__(self, settings: RegistrySettings) -> None:
+    """The live upstreams and their merged catalog.
+
+    `identity` gives each upstream its token source: the aggregator's own credential, asking
+    for the `scope` its registry entry names.
+    """
+
+    def __init__(self, settings: RegistrySettings, identity: ServiceIdentity | None = None) -> None:
         self.settings = settings
+        self._identity = identity
         self.upstreams: dict[str, Upstream] = {}
         self.catalog = Catalog()
         self._listeners: list[CatalogListener] = []
@@ -71,7 +80,11 @@ class UpstreamRegistry:
             if name not in wanted or self.upstreams[name].config != wanted[name]:
                 await self._remove(name)
         added = [
-            Upstream(config, unavailable_after=self.settings.unavailable_after)
+            Upstream(
+                config,
+                unavailable_after=self.settings.unavailable_after,
+                tokens=self._identity.tokens(config.scope) if self._identity else None,
+            )
             for name, config in wanted.items()
             if name not in self.upstreams
         ]
@@ -145,7 +158,7 @@ class UpstreamRegistry:
         """Readiness: no name collisions, and the policy's upstreams available.
 
         Raises:
-            RuntimeError: naming the collisions or the unavailable upstreams.
+            NotReady: naming the collisions or the unavailable upstreams.
         """
         problems = [collision.describe() for collision in self.catalog.collisions]
         unavailable = sorted(
@@ -161,7 +174,7 @@ class UpstreamRegistry:
                 "no upstream available: " + (", ".join(unavailable) or "none configured")
             )
         if problems:
-            raise RuntimeError("; ".join(problems))
+            raise NotReady("; ".join(problems))
 
     # -- background work ---------------------------------------------------------------------
 

@@ -1,26 +1,30 @@
-"""Loading the upstream registry, and picking up changes to its file without a restart.
+"""Configuration files the aggregator follows without a restart (the registry, the policy).
 
-The file is re-read every `interval` seconds and compared by content (not mtime: Kubernetes
+A file is re-read every `interval` seconds and compared by content (not mtime: Kubernetes
 swaps a ConfigMap volume's symlink, and editors may keep the mtime). A valid new version is
-applied; an invalid one is rejected with an error log and a metric, and the running set stays.
+applied; an invalid one is rejected with an error log and a metric, and the running version
+stays.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import anyio
 import yaml
 
-from mcp_aggregator.config import ConfigError, UpstreamConfig, load_upstreams, parse_upstreams
+from mcp_aggregator.config import ConfigError, UpstreamConfig, parse_upstreams
 
 logger = logging.getLogger(__name__)
 
 PACKAGED_REGISTRY = "upstreams.local.yaml"
+
+T = TypeVar("T")
 
 
 def packaged_upstreams() -> list[UpstreamConfig]:
@@ -29,18 +33,28 @@ def packaged_upstreams() -> list[UpstreamConfig]:
     return parse_upstreams(yaml.safe_load(text))
 
 
-class RegistryFile:
+class WatchedFile(Generic[T]):
+    """A configuration file, parsed by `parse` and handed to `apply` whenever it changes.
+
+    `on_result` hears "applied" or "rejected" for every change (a metric); `what` names the
+    file in logs ("registry", "policy").
+    """
+
     def __init__(
         self,
         path: Path,
-        apply: Callable[[Sequence[UpstreamConfig]], Awaitable[None]],
+        parse: Callable[[Path], T],
+        apply: Callable[[T], Awaitable[None]],
         on_result: Callable[[str], None],
         interval: float,
+        what: str,
     ) -> None:
         self.path = path
+        self._parse = parse
         self._apply = apply
         self._on_result = on_result
         self._interval = interval
+        self._what = what
         self._digest = self._read_digest()
 
     def _read_digest(self) -> str | None:
@@ -49,14 +63,14 @@ class RegistryFile:
         except OSError:
             return None
 
-    def load(self) -> list[UpstreamConfig]:
-        """The file's upstreams now.
+    def load(self) -> T:
+        """The file's content now.
 
         Raises:
             ConfigError: when the file is missing or invalid.
         """
         self._digest = self._read_digest()
-        return load_upstreams(self.path)
+        return self._parse(self.path)
 
     async def check(self) -> None:
         """Apply the file if its content changed since it was last read."""
@@ -65,13 +79,13 @@ class RegistryFile:
             return
         self._digest = digest
         try:
-            upstreams = load_upstreams(self.path)
+            value = self._parse(self.path)
         except ConfigError as exc:
-            logger.error("registry change rejected, keeping the running upstreams: %s", exc)
+            logger.error("%s change rejected, keeping the running one: %s", self._what, exc)
             self._on_result("rejected")
             return
-        logger.info("registry %s changed; applying %d upstreams", self.path, len(upstreams))
-        await self._apply(upstreams)
+        logger.info("%s %s changed; applying it", self._what, self.path)
+        await self._apply(value)
         self._on_result("applied")
 
     async def watch(self) -> None:

@@ -17,7 +17,9 @@ from mcp.server.subscriptions import ListenHandler, SubscriptionBus
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 
 from mcp_aggregator import VERSION
+from mcp_aggregator.policy import Kind, PolicyHolder
 from mcp_aggregator.registry import UpstreamRegistry
+from mcp_common.caller import caller_of
 
 INSTRUCTIONS = (
     "One endpoint for the company's internal systems: the tools of every connected domain "
@@ -27,28 +29,40 @@ INSTRUCTIONS = (
 _UNROUTABLE = "routed requests must be single JSON-RPC requests (batches are not supported)"
 
 
-def build_server(registry: UpstreamRegistry, bus: SubscriptionBus) -> Server[Any]:
+def build_server(
+    registry: UpstreamRegistry, bus: SubscriptionBus, policy: PolicyHolder
+) -> Server[Any]:
+    """The SDK server; every list shows the caller only what the policy lets it use."""
+
+    def visible(ctx: Any, kind: Kind, items: Any, key: str) -> list[Any]:
+        current = policy.current
+        if not current.enforced:
+            return list(items)
+        principal = caller_of(ctx)
+        return [i for i in items if current.allows(principal, kind, str(getattr(i, key)))]
+
     async def list_tools(
         ctx: Any, params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
-        return types.ListToolsResult(tools=list(registry.catalog.tools))
+        return types.ListToolsResult(tools=visible(ctx, "tools", registry.catalog.tools, "name"))
 
     async def list_prompts(
         ctx: Any, params: types.PaginatedRequestParams | None
     ) -> types.ListPromptsResult:
-        return types.ListPromptsResult(prompts=list(registry.catalog.prompts))
+        prompts = visible(ctx, "prompts", registry.catalog.prompts, "name")
+        return types.ListPromptsResult(prompts=prompts)
 
     async def list_resources(
         ctx: Any, params: types.PaginatedRequestParams | None
     ) -> types.ListResourcesResult:
-        return types.ListResourcesResult(resources=list(registry.catalog.resources))
+        resources = visible(ctx, "resources", registry.catalog.resources, "uri")
+        return types.ListResourcesResult(resources=resources)
 
     async def list_templates(
         ctx: Any, params: types.PaginatedRequestParams | None
     ) -> types.ListResourceTemplatesResult:
-        return types.ListResourceTemplatesResult(
-            resource_templates=list(registry.catalog.resource_templates)
-        )
+        templates = visible(ctx, "resources", registry.catalog.resource_templates, "uri_template")
+        return types.ListResourceTemplatesResult(resource_templates=templates)
 
     async def unroutable_call(
         ctx: Any, params: types.CallToolRequestParams

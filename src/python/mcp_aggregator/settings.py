@@ -38,5 +38,20 @@ class AggregatorSettings(ServiceSettings):
         default=0.5, ge=0, description="Quiet time before announcing list changes."
     )
     reload_interval_seconds: float = Field(
-        default=2.0, gt=0, description="How often the registry file is checked."
+        default=2.0, gt=0, description="How often the registry and policy files are checked."
+    )
+    resource_url: str | None = Field(
+        default=None,
+        description="The public MCP URL clients use (the RFC 9728 `resource`), e.g. "
+        "https://mcp.example.com/mcp. Unset: the request's scheme and Host, with /mcp.",
+    )
+    policy_file: str | None = Field(
+        default=None,
+        description="Per-tool authorization policy (YAML; see mcp_aggregator/policy.py), re-read "
+        "when it changes. Unset with auth=entra: any valid token may call every tool.",
+    )
+    scopes_supported: list[str] | None = Field(
+        default=None,
+        description="Scopes named in the protected-resource metadata, as a client asks Entra for "
+        "them (api://<app>/mcp.access). Unset: the policy's scopes under the App ID URI audience.",
     )

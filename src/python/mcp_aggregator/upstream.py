@@ -14,19 +14,25 @@ The grace period is what keeps a flapping upstream from causing a storm of list 
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import aiohttp
 import anyio
+import httpx2
 from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 from mcp_aggregator.catalog import UpstreamListing
 from mcp_aggregator.config import UpstreamConfig
+from mcp_aggregator.errors import UpstreamUnavailable
+from mcp_common.errors import Unauthorized
+from mcp_common.identity import NoToken, TokenSource
 
 logger = logging.getLogger(__name__)
 
@@ -70,9 +76,16 @@ async def _all_pages(
 class Upstream:
     """An upstream MCP server as the aggregator sees it. Create, `probe()`, and `aclose()`."""
 
-    def __init__(self, config: UpstreamConfig, *, unavailable_after: float) -> None:
+    def __init__(
+        self,
+        config: UpstreamConfig,
+        *,
+        unavailable_after: float,
+        tokens: TokenSource | None = None,
+    ) -> None:
         self.config = config
         self.unavailable_after = unavailable_after
+        self._tokens = tokens or NoToken()
         self._http: aiohttp.ClientSession | None = None
         self.health = Health.UNKNOWN
         self.listing: UpstreamListing | None = None
@@ -121,6 +134,24 @@ class Upstream:
     async def aclose(self) -> None:
         if self._http is not None:
             await self._http.close()
+        await self._tokens.close()
+
+    async def authorization(self) -> str | None:
+        """`Bearer <the aggregator's own token for this upstream>`, or None when it needs none.
+
+        Never the client's token: the upstream trusts the aggregator's identity, and learns the
+        end user from `_meta`.
+
+        Raises:
+            UpstreamUnavailable: no token could be had (the message says why, without secrets).
+        """
+        try:
+            token = await self._tokens.token()
+        except Unauthorized as exc:
+            raise UpstreamUnavailable(
+                f"the aggregator could not get a token for upstream {self.name!r}: {exc.message}"
+            ) from exc
+        return f"Bearer {token}" if token else None
 
     async def refresh(self) -> bool:
         """Fetch the upstream's tools, prompts and resources; True if availability changed."""
@@ -144,6 +175,9 @@ class Upstream:
             "MCP-Protocol-Version": HANDSHAKE_PROTOCOL_VERSIONS[-1],
         }
         try:
+            authorization = await self.authorization()
+            if authorization:
+                headers["Authorization"] = authorization
             with anyio.fail_after(self.config.list_timeout):
                 async with self.http.post(self.config.url, json=body, headers=headers) as response:
                     await response.read()
@@ -188,14 +222,32 @@ class Upstream:
         self.last_error = None
         return was_available != self.available
 
-    def client(self, *, streaming: bool = False) -> Client:
-        """An MCP client for control-plane calls in the learned mode.
+    @contextlib.asynccontextmanager
+    async def client(self, *, streaming: bool = False) -> AsyncIterator[Client]:
+        """An MCP client session for control-plane calls in the learned mode, as the aggregator.
 
         `streaming` (a `subscriptions/listen` stream) has no read timeout: the stream is idle
         until something changes, and must not be cut and reopened every few seconds.
+
+        Raises:
+            UpstreamUnavailable: no token could be had for this upstream.
         """
         timeout = None if streaming else self.config.list_timeout
-        return Client(self.config.url, mode=self._mode, read_timeout_seconds=timeout)
+        authorization = await self.authorization()
+        headers = {"Authorization": authorization} if authorization else {}
+        # Waiting for answers is bounded per request by the session (read_timeout_seconds).
+        http = httpx2.AsyncClient(
+            headers=headers, timeout=httpx2.Timeout(self.config.connect_timeout, read=None)
+        )
+        async with (
+            http,
+            Client(
+                streamable_http_client(self.config.url, http_client=http),
+                mode=self._mode,
+                read_timeout_seconds=timeout,
+            ) as client,
+        ):
+            yield client
 
     async def _fetch_listing(self) -> UpstreamListing:
         async with self.client() as client:

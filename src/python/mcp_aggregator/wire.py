@@ -10,12 +10,78 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
 
+from mcp_aggregator.errors import InvalidParams, InvalidRequest, ParseError
+
 INVALID_PARAMS = -32602
 INVALID_REQUEST = -32600
 INTERNAL_ERROR = -32603
 # The params key naming each routed method's target, which the `Mcp-Name` header mirrors. A
 # completion names its target inside `params.ref` and carries no `Mcp-Name`.
 NAME_KEYS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+
+
+MAX_DEPTH = 64
+"""How deeply a request's JSON may nest; tool arguments of real tools stay far below it."""
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+    return False
+
+
+def parse_message(body: bytes) -> Any:
+    """The JSON-RPC message in `body`, checked for the shapes the front relies on.
+
+    A list (a batch) or a response is returned for the SDK server to answer; a request or
+    notification object must have a string `method`, a string or integer `id`, object
+    `params` and object `params._meta`.
+
+    Raises:
+        ParseError: not JSON, or nested deeper than MAX_DEPTH.
+        InvalidRequest: a request object of the wrong shape.
+        InvalidParams: params or params._meta not an object.
+    """
+    try:
+        message = json.loads(body)
+    except RecursionError as exc:
+        raise ParseError(
+            f"the JSON nests too deeply (at most {MAX_DEPTH} levels)", http_status=400
+        ) from exc
+    except ValueError as exc:
+        raise ParseError("the request body is not valid JSON", http_status=400) from exc
+    if isinstance(message, dict | list) and _depth_exceeds(message, MAX_DEPTH):
+        raise ParseError(f"the JSON nests too deeply (at most {MAX_DEPTH} levels)", http_status=400)
+    if not isinstance(message, dict) or "method" not in message:
+        return message
+    if not isinstance(message["method"], str):
+        raise InvalidRequest("method must be a string", http_status=400)
+    request_id = message.get("id")
+    if "id" in message and (isinstance(request_id, bool) or not isinstance(request_id, str | int)):
+        raise InvalidRequest("id must be a string or an integer", http_status=400)
+    params = message.get("params")
+    if params is not None and not isinstance(params, dict):
+        raise InvalidParams("params must be an object", http_status=400)
+    if isinstance(params, dict) and not isinstance(params.get("_meta", {}), dict):
+        raise InvalidParams("params._meta must be an object", http_status=400)
+    return message
+
+
+def safe_id(message: Any) -> Any:
+    """The request's id when it is a valid one, else None (for error answers)."""
+    request_id = message.get("id") if isinstance(message, dict) else None
+    return (
+        request_id
+        if isinstance(request_id, str | int) and not isinstance(request_id, bool)
+        else None
+    )
 
 
 def jsonrpc_error(request_id: Any, code: int, message: str, status: int = 200) -> Response:
@@ -59,10 +125,8 @@ def is_modern(scope: Scope) -> bool:
     return version is not None and version.decode("latin-1") not in HANDSHAKE_PROTOCOL_VERSIONS
 
 
-def forwarded_outcome(tail: bytes, status: int) -> str:
-    """ok / tool_error / error from the end of a forwarded response (JSON or SSE)."""
-    if status >= 400:
-        return "error"
+def last_answer(tail: bytes) -> dict[str, Any] | None:
+    """The last JSON-RPC answer (a result or an error) at the end of a response, JSON or SSE."""
     text = tail.decode("utf-8", errors="replace")
     for line in reversed(text.splitlines()):
         payload = line[5:].strip() if line.startswith("data:") else line.strip()
@@ -72,11 +136,20 @@ def forwarded_outcome(tail: bytes, status: int) -> str:
             message = json.loads(payload)
         except ValueError:
             continue
-        if "error" in message:
-            return "error"
-        if "result" in message:
-            return "tool_error" if message["result"].get("isError") else "ok"
-    return "error"
+        if isinstance(message, dict) and ("result" in message or "error" in message):
+            return message
+    return None
+
+
+def forwarded_outcome(tail: bytes, status: int) -> str:
+    """ok / tool_error / error from the end of a forwarded response (JSON or SSE)."""
+    if status >= 400:
+        return "error"
+    message = last_answer(tail)
+    if message is None or "error" in message:
+        return "error"
+    result = message["result"]
+    return "tool_error" if isinstance(result, dict) and result.get("isError") else "ok"
 
 
 def renamed(method: str, params: dict[str, Any], upstream_name: str) -> dict[str, Any]:

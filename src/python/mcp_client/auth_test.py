@@ -15,7 +15,7 @@ from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 from pydantic import AnyHttpUrl
 
-from mcp_client.conftest import run_cli
+from mcp_client.conftest import inprocess_platform, run_cli
 from mcp_testkit.fake_entra import FakeEntra, fake_entra
 from mcp_testkit.testing import PROTOCOL_MODES, serve
 
@@ -44,7 +44,7 @@ class EntraVerifier:
             return None
         self.seen.append(claims)
         return AccessToken(
-            token=token, client_id=claims["appid"], scopes=[], expires_at=claims["exp"]
+            token=token, client_id=claims["azp"], scopes=[], expires_at=claims["exp"]
         )
 
 
@@ -126,7 +126,7 @@ async def test_workload_identity_gets_a_token_from_azure_ad_for_the_scope(
             "scope": SCOPE,
         }
     ]
-    assert protected.verifier.seen[-1]["appid"] == protected.entra.client_id
+    assert protected.verifier.seen[-1]["azp"] == protected.entra.client_id
 
 
 async def test_a_refused_federated_credential_is_unauthorized_naming_it(
@@ -155,3 +155,42 @@ async def test_a_credential_without_a_scope_is_a_usage_error(
     assert run.code == 2
     assert run.err.startswith("mcp-client: MCP_CREDENTIAL=azure_cli: credential 'azure_cli' needs")
     assert run.err.rstrip().endswith("(set MCP_TOKEN_SCOPE)")
+
+
+async def test_the_real_aggregator_without_a_token_names_the_authority_and_scopes(
+    tmp_path: Path,
+) -> None:
+    async with inprocess_platform(tmp_path) as platform:
+        run = await run_cli("--url", platform.url, "tools")
+        entra = platform.identity.entra
+    assert (run.code, run.out) == (4, "")
+    assert run.err == (
+        f"mcp-client: the MCP server at {platform.url} wants a bearer token (HTTP 401); "
+        f"get a token from {entra.authority}/{entra.tenant_id}/v2.0 for scope "
+        "api://mcp-platform/mcp.access or api://mcp-platform/tickets.write, then set "
+        "MCP_BEARER_TOKEN=<token>, or MCP_CREDENTIAL=workload_identity|service_principal|"
+        "azure_cli with MCP_TOKEN_SCOPE=api://mcp-platform/mcp.access\n"
+    )
+
+
+@pytest.mark.parametrize("mode", PROTOCOL_MODES)
+async def test_the_real_aggregator_refusing_a_tool_names_the_missing_scope(
+    tmp_path: Path, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with inprocess_platform(tmp_path) as platform:
+        monkeypatch.setenv("MCP_BEARER_TOKEN", platform.identity.user_token(("mcp.access",)))
+        listed = await run_cli("--url", platform.url, "--protocol", mode, "tools", "--json")
+        run = await run_cli(
+            "--url", platform.url, "--protocol", mode, "call", "create_ticket", "title=x"
+        )
+    assert listed.code == 0, listed.err
+    assert "create_ticket" not in {tool["name"] for tool in listed.json()}
+    assert run.code == 4
+    assert run.err.startswith(
+        f"mcp-client: the MCP server at {platform.url} refused the request (HTTP 403: "
+        "tool 'create_ticket' needs app role Tickets.Write or scope tickets.write;"
+    )
+    assert run.err.endswith(
+        "; get a token with scope api://mcp-platform/tickets.write "
+        "(or an app role the server names)\n"
+    )

@@ -11,7 +11,7 @@ import contextlib
 import io
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -25,9 +25,11 @@ from mcp_aggregator.app import build_app as build_aggregator
 from mcp_aggregator.config import UpstreamConfig
 from mcp_aggregator.settings import AggregatorSettings
 from mcp_client.cli import main
-from mcp_testkit.testing import serve
 from mcp_data.app import build_app as build_data
 from mcp_data.settings import DataSettings
+from mcp_testkit.fake_entra import fake_entra
+from mcp_testkit.identity import DEV_POLICY, LocalIdentity, domain_scope
+from mcp_testkit.testing import serve
 from mcp_tickets.app import build_app as build_tickets
 from mcp_tickets.settings import TicketsSettings
 from mcp_users.app import build_app as build_users
@@ -45,26 +47,72 @@ CLIENT_ENVIRONMENT = (
 )
 
 
+@dataclass(frozen=True)
+class LocalPlatform:
+    """The platform started in-process: its MCP URL and a token that may call every tool."""
+
+    url: str
+    token: str
+    identity: LocalIdentity
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 @contextlib.asynccontextmanager
-async def inprocess_platform(root: Path) -> AsyncIterator[str]:
-    """Start users, tickets, data and the aggregator; yield the aggregator's MCP URL once
-    every upstream is listed (readiness policy `all`)."""
+async def inprocess_platform(root: Path) -> AsyncIterator[LocalPlatform]:
+    """Start a local Entra ID, users, tickets, data and the aggregator, with authentication on
+    on every hop as on AKS; yield once every upstream is listed (readiness policy `all`)."""
     async with contextlib.AsyncExitStack() as stack:
+        identity = LocalIdentity(await stack.enter_async_context(fake_entra(root)))
         upstreams = []
         for name, app in (
-            ("users", build_users(UsersSettings(database_url=_sqlite(root, "users")))),
-            ("tickets", build_tickets(TicketsSettings(database_url=_sqlite(root, "tickets")))),
-            ("data", build_data(DataSettings(database_url=_sqlite(root, "data")))),
+            (
+                "users",
+                build_users(
+                    UsersSettings(database_url=_sqlite(root, "users"), **identity.domain("users"))
+                ),
+            ),
+            (
+                "tickets",
+                build_tickets(
+                    TicketsSettings(
+                        database_url=_sqlite(root, "tickets"), **identity.domain("tickets")
+                    )
+                ),
+            ),
+            (
+                "data",
+                build_data(
+                    DataSettings(database_url=_sqlite(root, "data"), **identity.domain("data"))
+                ),
+            ),
         ):
             url = await stack.enter_async_context(serve(app))
-            upstreams.append(UpstreamConfig(name, f"{url}/mcp"))
-        settings = AggregatorSettings(readiness_policy="all")
-        base = await stack.enter_async_context(serve(build_aggregator(settings, upstreams)))
+            upstreams.append(UpstreamConfig(name, f"{url}/mcp", scope=domain_scope(name)))
+        policy = root / "policy.yaml"
+        policy.write_text(DEV_POLICY)
+        settings = AggregatorSettings(readiness_policy="all", **identity.aggregator(policy))
+        # The aggregator's WorkloadIdentityCredential reads what the AKS webhook would set.
+        with _environment(identity.entra.environment()):
+            aggregator = build_aggregator(settings, upstreams)
+        base = await stack.enter_async_context(serve(aggregator))
         async with httpx.AsyncClient() as http:
             with anyio.fail_after(30):
                 while (await http.get(f"{base}/health/ready")).status_code != 200:
                     await anyio.sleep(0.05)
-        yield f"{base}/mcp"
+        yield LocalPlatform(f"{base}/mcp", identity.app_token(), identity)
 
 
 def _sqlite(root: Path, name: str) -> str:
@@ -72,9 +120,13 @@ def _sqlite(root: Path, name: str) -> str:
 
 
 @pytest.fixture
-async def platform_url(tmp_path: Path) -> AsyncIterator[str]:
-    async with inprocess_platform(tmp_path) as url:
-        yield url
+async def platform_url(
+    tmp_path: Path, _no_client_environment: None, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[str]:
+    """The in-process platform's URL; the CLI under test finds its token in MCP_BEARER_TOKEN."""
+    async with inprocess_platform(tmp_path) as started:
+        monkeypatch.setenv("MCP_BEARER_TOKEN", started.token)
+        yield started.url
 
 
 @pytest.fixture(autouse=True)

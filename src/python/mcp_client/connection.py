@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import ssl
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -26,50 +24,26 @@ from mcp.shared.exceptions import MCPError
 from mcp.types import REQUEST_TIMEOUT, CallToolResult, DiscoverResult, Tool
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
+from mcp_client.challenge import HttpObserver, unauthorized
 from mcp_client.errors import (
     ClientError,
     ContractViolation,
     RequestRefused,
     ServerTimeout,
     ServerUnreachable,
-    Unauthorized,
 )
 from mcp_client.settings import ClientSettings
 
 logger = logging.getLogger(__name__)
 
 _MAX_PAGES = 100
-_DESCRIPTION = re.compile(r'error_description="([^"]*)"')
-AUTH_HINT = (
-    "set MCP_BEARER_TOKEN=<token>, or MCP_CREDENTIAL=workload_identity|service_principal|"
-    "azure_cli with MCP_TOKEN_SCOPE=api://<app-id>/.default"
-)
-
-
-@dataclass
-class _Refusal:
-    status: int
-    challenge: str
-
-
-class _HttpObserver:
-    """Remembers the last HTTP error status the server answered with (the SDK hides it)."""
-
-    def __init__(self) -> None:
-        self.refusal: _Refusal | None = None
-
-    async def on_response(self, response: httpx2.Response) -> None:
-        if response.status_code >= 400:
-            self.refusal = _Refusal(
-                response.status_code, response.headers.get("www-authenticate", "")
-            )
 
 
 class Connection:
     """An open session: list the tools, call one."""
 
     def __init__(
-        self, client: Client, settings: ClientSettings, observer: _HttpObserver, *, sent_token: bool
+        self, client: Client, settings: ClientSettings, observer: HttpObserver, *, sent_token: bool
     ) -> None:
         self._client = client
         self._settings = settings
@@ -140,16 +114,15 @@ async def connect(settings: ClientSettings, token: str | None) -> AsyncIterator[
         Unauthorized: HTTP 401 or 403.
         RequestRefused: any other JSON-RPC error answer.
     """
-    observer = _HttpObserver()
+    verify = ssl.create_default_context(cafile=settings.ca_bundle) if settings.ca_bundle else True
+    observer = HttpObserver(verify, settings.discovery_timeout)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     # Waiting for answers is bounded per request by the session (read_timeout_seconds).
     timeout = httpx2.Timeout(settings.discovery_timeout, read=None)
     http = httpx2.AsyncClient(
         headers=headers,
         timeout=timeout,
-        verify=(
-            ssl.create_default_context(cafile=settings.ca_bundle) if settings.ca_bundle else True
-        ),
+        verify=verify,
         event_hooks={"response": [observer.on_response]},
     )
     try:
@@ -200,13 +173,13 @@ def _leaves(exc: BaseException) -> list[BaseException]:
 
 
 def _translate(
-    exc: BaseException, settings: ClientSettings, observer: _HttpObserver, *, sent_token: bool
+    exc: BaseException, settings: ClientSettings, observer: HttpObserver, *, sent_token: bool
 ) -> ClientError | None:
     """The user-facing error for `exc`, or None when it is not a connection failure."""
     url = settings.server_url
     refusal = observer.refusal
     if refusal is not None and refusal.status in (401, 403):
-        return _unauthorized(url, refusal, sent_token=sent_token)
+        return unauthorized(url, refusal, sent_token=sent_token)
     for leaf in _leaves(exc):
         if isinstance(leaf, ClientError):
             return leaf
@@ -252,19 +225,3 @@ def _root_cause(exc: BaseException) -> str:
             reason = seen.strerror.lower()
         seen = seen.__cause__ or seen.__context__
     return reason
-
-
-def _unauthorized(url: str, refusal: _Refusal, *, sent_token: bool) -> Unauthorized:
-    found = _DESCRIPTION.search(refusal.challenge)
-    detail = f": {found.group(1)}" if found else ""
-    if refusal.status == 403:
-        return Unauthorized(
-            f"the MCP server at {url} refused the token (HTTP 403{detail}); "
-            "the token lacks a scope or role the server requires"
-        )
-    if sent_token:
-        return Unauthorized(
-            f"the MCP server at {url} refused the bearer token (HTTP 401{detail}); "
-            f"get a valid token: {AUTH_HINT}"
-        )
-    return Unauthorized(f"the MCP server at {url} wants a bearer token (HTTP 401); {AUTH_HINT}")

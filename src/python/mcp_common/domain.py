@@ -24,10 +24,11 @@ from mcp.server.lowlevel import Server
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler
 
 from mcp_common.database import Database
+from mcp_common.guard import RequestGuard
 from mcp_common.health import ReadinessChecks
 from mcp_common.identity import build_token_source
 from mcp_common.rest import RestClient
-from mcp_common.service import LifespanHook, build_service_app
+from mcp_common.service import LifespanHook, build_authenticator, build_service_app, guard_app
 from mcp_common.settings import DomainSettings
 from mcp_common.telemetry import instrument_app
 from mcp_common.tools import ToolCatalog, ToolSpec
@@ -64,8 +65,13 @@ def build_domain_app(
     tools: Callable[[RestClient], Sequence[ToolSpec[Any, Any]]],
     reference_api: Callable[[Database], FastAPI],
     database: Database,
-) -> FastAPI:
-    """The complete ASGI app of one domain MCP server."""
+) -> RequestGuard:
+    """The complete ASGI app of one domain MCP server, behind the request guard.
+
+    With auth=entra only the `allowed_callers` (the aggregator) get past the guard, on `/mcp`
+    and on the embedded `/api` alike; the tools' own in-process calls to the embedded API do
+    not pass through it (they are this server's own code).
+    """
     checks = ReadinessChecks()
     hooks: list[LifespanHook] = []
     mounts: list[tuple[str, Any]] = []
@@ -104,4 +110,5 @@ def build_domain_app(
         get_tool_input_schema=catalog.input_schema,
         on_subscriptions_listen=ListenHandler(subscriptions),
     )
-    return build_service_app(server, settings, checks=checks, mounts=mounts, lifespan_hooks=hooks)
+    app = build_service_app(server, settings, checks=checks, mounts=mounts, lifespan_hooks=hooks)
+    return guard_app(app, settings, build_authenticator(settings, settings.allowed_callers))

@@ -14,6 +14,7 @@ token on every request costs a dictionary look-up, not a round trip.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Literal, Protocol
 
 from azure.core.exceptions import ClientAuthenticationError
@@ -49,15 +50,32 @@ class NoToken:
         return None
 
 
-class AzureToken:
-    """Tokens for one scope (e.g. `api://tickets-api/.default`) from an azure-identity credential."""
+# A token is reused until this many seconds before it expires; azure-identity refreshes
+# well before that, so the next `get_token` returns a fresh one.
+_REUSE_MARGIN = 300.0
 
-    def __init__(self, credential: Any, scope: str, kind: str) -> None:
+
+class AzureToken:
+    """Tokens for one scope (e.g. `api://tickets-api/.default`) from an azure-identity credential.
+
+    The current token is kept here too, so the hot path of a call costs a clock read, not
+    azure-identity's locking and cache look-up. `owns_credential=False` shares a credential
+    between scopes (the aggregator's one identity, one token per upstream audience).
+    """
+
+    def __init__(
+        self, credential: Any, scope: str, kind: str, *, owns_credential: bool = True
+    ) -> None:
         self._credential = credential
         self._scope = scope
         self._kind = kind
+        self._owns = owns_credential
+        self._current: str | None = None
+        self._reuse_until = 0.0
 
     async def token(self) -> str | None:
+        if self._current is not None and time.time() < self._reuse_until:
+            return self._current
         try:
             access = await self._credential.get_token(self._scope)
         except ClientAuthenticationError as exc:
@@ -65,10 +83,48 @@ class AzureToken:
             raise Unauthorized(
                 f"could not get a token for scope {self._scope!r} with {self._kind}: {exc.message}"
             ) from exc
-        return str(access.token)
+        self._current = str(access.token)
+        self._reuse_until = float(access.expires_on) - _REUSE_MARGIN
+        return self._current
 
     async def close(self) -> None:
-        await self._credential.close()
+        if self._owns:
+            await self._credential.close()
+
+
+class ServiceIdentity:
+    """One azure-identity credential for a service, and a token source per scope from it."""
+
+    def __init__(self, kind: CredentialKind, *, connection_verify: str | None = None) -> None:
+        self.kind = kind
+        self._credential = _credential(kind, connection_verify) if kind != "none" else None
+
+    def tokens(self, scope: str | None) -> TokenSource:
+        """The source of tokens for `scope`; no token when the identity or the scope is none."""
+        if self._credential is None or not scope:
+            return NoToken()
+        return AzureToken(self._credential, scope, self.kind, owns_credential=False)
+
+    async def close(self) -> None:
+        if self._credential is not None:
+            await self._credential.close()
+
+
+def _credential(kind: CredentialKind, connection_verify: str | None) -> Any:
+    transport_options: dict[str, Any] = {}
+    if connection_verify:
+        transport_options["connection_verify"] = connection_verify
+    if kind == "workload_identity":
+        from azure.identity.aio import WorkloadIdentityCredential
+
+        return WorkloadIdentityCredential(**transport_options)
+    if kind == "service_principal":
+        from azure.identity.aio import EnvironmentCredential
+
+        return EnvironmentCredential(**transport_options)
+    from azure.identity.aio import AzureCliCredential
+
+    return AzureCliCredential()
 
 
 def build_token_source(
@@ -89,17 +145,4 @@ def build_token_source(
         return NoToken()
     if not scope:
         raise ValueError(f"credential {kind!r} needs a token scope, e.g. api://<app-id>/.default")
-    transport_options: dict[str, Any] = {}
-    if connection_verify:
-        transport_options["connection_verify"] = connection_verify
-    if kind == "workload_identity":
-        from azure.identity.aio import WorkloadIdentityCredential
-
-        return AzureToken(WorkloadIdentityCredential(**transport_options), scope, kind)
-    if kind == "service_principal":
-        from azure.identity.aio import EnvironmentCredential
-
-        return AzureToken(EnvironmentCredential(**transport_options), scope, kind)
-    from azure.identity.aio import AzureCliCredential
-
-    return AzureToken(AzureCliCredential(), scope, kind)
+    return AzureToken(_credential(kind, connection_verify), scope, kind)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from mcp_common.errors import Unauthorized
-from mcp_testkit.fake_entra import FakeEntra, fake_entra
 from mcp_common.identity import NoToken, build_token_source
+from mcp_testkit.fake_entra import FakeEntra, fake_entra
 
 pytestmark = pytest.mark.anyio
 
@@ -33,7 +33,7 @@ async def test_workload_identity_exchanges_the_federated_token_and_caches(entra:
         await source.close()
     assert first is not None
     claims = entra.verify(first, audience="api://tickets-api")
-    assert claims["appid"] == entra.client_id
+    assert claims["azp"] == entra.client_id
     assert claims["tid"] == entra.tenant_id
     assert second == first, "a cached token is reused until it nears expiry"
     assert entra.token_requests == [

@@ -18,6 +18,7 @@ does not run, so this app's lifespan enters the SDK's session manager itself.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -26,10 +27,21 @@ from fastapi import APIRouter, FastAPI
 from mcp.server.lowlevel import Server
 from mcp.server.transport_security import TransportSecuritySettings
 from opentelemetry.sdk.trace import TracerProvider
+from starlette.types import ASGIApp, Scope
 
+from mcp_common.auth import TokenVerifier
+from mcp_common.guard import (
+    Authenticator,
+    EntraAuthentication,
+    HostPolicy,
+    NoAuthentication,
+    RequestGuard,
+)
 from mcp_common.health import ReadinessChecks, health_router
 from mcp_common.settings import ServiceSettings
 from mcp_common.telemetry import instrument_app
+
+logger = logging.getLogger(__name__)
 
 LifespanHook = Callable[[], AbstractAsyncContextManager[None]]
 """A resource to hold open while the app runs (a database engine, an HTTP pool)."""
@@ -81,3 +93,33 @@ def build_service_app(
     app.mount("/", mcp_app)
     instrument_app(app, tracer_provider)
     return app
+
+
+def build_authenticator(
+    settings: ServiceSettings, allowed_apps: Sequence[str] | None = None
+) -> Authenticator:
+    """Entra ID token checks as `settings` say, or none (loopback only; checked by settings)."""
+    if settings.auth == "none":
+        logger.warning(
+            "AUTHENTICATION IS OFF (auth=none): every caller on %s is trusted; "
+            "never run like this outside a developer's machine",
+            settings.host,
+        )
+        return NoAuthentication()
+    return EntraAuthentication(TokenVerifier(settings.entra()), allowed_apps)
+
+
+def guard_app(
+    app: ASGIApp,
+    settings: ServiceSettings,
+    authenticator: Authenticator,
+    *,
+    resource_metadata: Callable[[Scope], str] | None = None,
+) -> RequestGuard:
+    """`app` behind the request guard (see `mcp_common.guard`): every route passes through it."""
+    return RequestGuard(
+        app,
+        authenticator=authenticator,
+        hosts=HostPolicy(settings.allowed_hosts, settings.allowed_origins),
+        resource_metadata=resource_metadata,
+    )

@@ -7,15 +7,31 @@ to one environment variable (`<PREFIX>_<FIELD>`), which is what the Helm charts 
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mcp_common.auth import EntraConfig
 from mcp_common.identity import CredentialKind
+
+logger = logging.getLogger(__name__)
 
 LogFormat = Literal["json", "text"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+AuthMode = Literal["entra", "none"]
+
+
+def is_loopback(host: str) -> bool:
+    """True for an address only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class ServiceSettings(BaseSettings):
@@ -45,6 +61,57 @@ class ServiceSettings(BaseSettings):
         default_factory=lambda: ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
         description="Origin headers the MCP endpoint accepts (DNS-rebinding protection).",
     )
+    auth: AuthMode = Field(
+        default="none",
+        description="entra: every request but health and metrics needs an Entra ID bearer token. "
+        "none: no authentication, allowed only when `host` is a loopback address.",
+    )
+    tenant_id: str | None = Field(default=None, description="Entra ID tenant (directory) id.")
+    audiences: list[str] = Field(
+        default_factory=list,
+        description="Accepted token audiences: the API's client id and/or App ID URI.",
+    )
+    authority_host: str = Field(
+        default="https://login.microsoftonline.com",
+        description="Entra ID authority (sovereign clouds and tests point it elsewhere).",
+    )
+    tls_ca_bundle: str | None = Field(
+        default=None,
+        description="CA bundle for the authority (keys, tokens); unset: the system's.",
+    )
+    credential: CredentialKind = Field(
+        default="none",
+        description="How this service gets its own outbound tokens: workload_identity (AKS), "
+        "service_principal or azure_cli (a developer against real Azure), none.",
+    )
+
+    @model_validator(mode="after")
+    def _check_auth(self) -> ServiceSettings:
+        if self.auth == "entra":
+            missing = [n for n in ("tenant_id", "audiences") if not getattr(self, n)]
+            if missing:
+                raise ValueError(
+                    f"auth=entra needs {' and '.join(missing)} (the Entra tenant id and the API's "
+                    "client id or App ID URI as audiences)"
+                )
+        elif not is_loopback(self.host):
+            raise ValueError(
+                f"auth=none is allowed only on a loopback host, and host is {self.host!r}: "
+                "anyone who reaches this address could call every tool. Set auth=entra "
+                "(with tenant_id and audiences), or listen on 127.0.0.1"
+            )
+        return self
+
+    def entra(self) -> EntraConfig:
+        """The token verifier's configuration (auth=entra)."""
+        if self.tenant_id is None:
+            raise ValueError("auth=entra needs tenant_id")
+        return EntraConfig(
+            tenant_id=self.tenant_id,
+            audiences=tuple(self.audiences),
+            authority_host=self.authority_host,
+            ca_bundle=self.tls_ca_bundle,
+        )
 
 
 class DomainSettings(ServiceSettings):
@@ -59,13 +126,10 @@ class DomainSettings(ServiceSettings):
         default=None,
         description="Azure AD scope of the API's tokens, e.g. api://<app-id>/.default.",
     )
-    credential: CredentialKind = Field(
-        default="none",
-        description="How to get tokens: workload_identity (AKS), service_principal or azure_cli "
-        "(a developer against real Azure), none (local backend).",
-    )
-    tls_ca_bundle: str | None = Field(
-        default=None, description="CA bundle for the token endpoint; unset: the system's."
+    allowed_callers: list[str] = Field(
+        default_factory=list,
+        description="Client ids of the applications that may call this server (auth=entra): "
+        "the aggregator's. Anyone else gets 403, even with a valid token.",
     )
     api_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     api_retries: int = Field(default=2, ge=0, le=5, description="Retries of calls safe to repeat.")
@@ -73,3 +137,12 @@ class DomainSettings(ServiceSettings):
         default="sqlite+aiosqlite:///var/mcp.sqlite3",
         description="Store of the embedded reference API (sqlite+aiosqlite:// or postgresql+asyncpg://).",
     )
+
+    @model_validator(mode="after")
+    def _check_callers(self) -> DomainSettings:
+        if self.auth == "entra" and not self.allowed_callers:
+            raise ValueError(
+                "auth=entra needs allowed_callers: the client ids of the applications that may "
+                "call this server (the aggregator's workload identity)"
+            )
+        return self

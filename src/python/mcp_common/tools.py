@@ -20,6 +20,7 @@ from typing import Any, Generic, TypeVar
 from mcp import types
 from pydantic import BaseModel, ValidationError
 
+from mcp_common.caller import bind_end_user, caller_of, trusted_end_user, unbind_end_user
 from mcp_common.errors import InvalidArgument, ToolFailure, UpstreamError
 
 logger = logging.getLogger(__name__)
@@ -116,8 +117,22 @@ class ToolCatalog:
         if spec is None:
             known = ", ".join(sorted(self._specs))
             return error_result(InvalidArgument(f"unknown tool {params.name!r}; known: {known}"))
-        # The SDK already wraps each request in a span named after the tool.
-        return await self._run(spec, params.arguments or {})
+        caller = caller_of(ctx)
+        user = trusted_end_user(caller, params.meta)
+        if user is not None:
+            logger.debug(
+                "tool %s for user %s via %s",
+                params.name,
+                user.object_id,
+                caller.app_id,
+                extra={"tool": params.name, "user_oid": user.object_id, "caller": caller.app_id},
+            )
+        bound = bind_end_user(user)
+        try:
+            # The SDK already wraps each request in a span named after the tool.
+            return await self._run(spec, params.arguments or {})
+        finally:
+            unbind_end_user(bound)
 
     async def _run(
         self, spec: ToolSpec[Any, Any], arguments: dict[str, Any]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from mcp_common.database import Database
 from mcp_common.domain import build_domain_app
@@ -21,7 +21,7 @@ def instructions(catalog: DatasetCatalog) -> str:
     )
 
 
-def build_app(settings: DataSettings) -> FastAPI:
+def build_app(settings: DataSettings) -> ASGIApp:
     """The data server's app.
 
     Raises:

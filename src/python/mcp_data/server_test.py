@@ -11,10 +11,10 @@ import httpx
 import pytest
 from mcp import Client
 
-from mcp_testkit.testing import PROTOCOL_MODES, serve
 from mcp_data.app import build_app
 from mcp_data.catalog import CatalogError
 from mcp_data.settings import DataSettings
+from mcp_testkit.testing import PROTOCOL_MODES, serve
 
 pytestmark = pytest.mark.anyio
 

@@ -1,16 +1,21 @@
-"""A stand-in for Azure AD (Entra ID) at the protocol level, for tests.
+"""A stand-in for Azure AD (Entra ID) at the protocol level, for tests and the local stack.
 
-Azure itself cannot run here, so tests run this instead: an HTTPS token endpoint on 127.0.0.1
-with a throwaway CA, speaking the OAuth 2.0 client-credentials flow that azure-identity's real
-`WorkloadIdentityCredential` uses (`POST {authority}/{tenant}/oauth2/v2.0/token` with the
-federated service-account token as `client_assertion`). It issues RS256 JWTs signed by a key
-made for the test, which a protected test API verifies like a real resource server would
-(signature, audience, expiry). Nothing in the code under test is patched.
+Azure itself cannot run here, so this runs instead, over HTTPS on 127.0.0.1 with a throwaway
+CA, speaking the same protocol:
+
+- the OAuth 2.0 client-credentials flow that azure-identity's real `WorkloadIdentityCredential`
+  uses (`POST {authority}/{tenant}/oauth2/v2.0/token` with the federated service-account token
+  as `client_assertion`);
+- the OpenID configuration (`{authority}/{tenant}/v2.0/.well-known/openid-configuration`) and
+  the JWKS it names, which resource servers verify tokens against; keys can be rotated;
+- `issue()` mints access tokens as Entra would: v2 or v1 issuer, app-only (`roles`) or
+  delegated (`scp`), signed RS256 by a key made here. Nothing in the code under test is patched.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -30,9 +35,13 @@ from mcp_testkit.testing import serve
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 
+def _new_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
 @dataclass
 class FakeEntra:
-    """A running fake token endpoint and what a test needs to point azure-identity at it."""
+    """A running fake Entra ID and what a test needs to point services at it."""
 
     authority: str
     ca_bundle: str
@@ -42,6 +51,80 @@ class FakeEntra:
     trusted_assertion: str
     private_key: rsa.RSAPrivateKey
     token_requests: list[dict[str, str]] = field(default_factory=list)
+    kid: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    # Keys published in the JWKS, by kid (the current one included).
+    published: dict[str, rsa.RSAPrivateKey] = field(default_factory=dict)
+    jwks_fetches: int = 0
+
+    def __post_init__(self) -> None:
+        self.published[self.kid] = self.private_key
+
+    def rotate(self, *, keep_old: bool = True) -> str:
+        """Sign with a new key from now on, published in the JWKS; the new kid."""
+        self.private_key = _new_key()
+        self.kid = uuid.uuid4().hex[:16]
+        if not keep_old:
+            self.published.clear()
+        self.published[self.kid] = self.private_key
+        return self.kid
+
+    def jwks(self) -> dict[str, Any]:
+        keys = []
+        for kid, key in self.published.items():
+            jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+            keys.append({**jwk, "kid": kid, "use": "sig", "alg": "RS256"})
+        return {"keys": keys}
+
+    @property
+    def issuer(self) -> str:
+        return f"{self.authority}/{self.tenant_id}/v2.0"
+
+    def token(
+        self,
+        audience: str,
+        *,
+        roles: list[str] | None = None,
+        scopes: list[str] | None = None,
+        oid: str | None = None,
+        app_id: str | None = None,
+        version: int = 2,
+        lifetime: int = 3600,
+        not_before: int | None = None,
+        tenant_id: str | None = None,
+        issuer: str | None = None,
+        key: rsa.RSAPrivateKey | None = None,
+        kid: str | None = None,
+    ) -> str:
+        """An access token as Entra issues them; every claim can be bent for negative tests.
+
+        `version=1` gives the v1 form (issuer `https://sts.windows.net/{tid}/`, `appid`).
+        """
+        now = int(time.time())
+        tid = tenant_id or self.tenant_id
+        app = app_id or self.client_id
+        claims: dict[str, Any] = {
+            "aud": audience,
+            "iss": issuer or (f"https://sts.windows.net/{tid}/" if version == 1 else self.issuer),
+            "tid": tid,
+            "oid": oid or str(uuid.uuid5(uuid.NAMESPACE_OID, app)),
+            "sub": oid or app,
+            "iat": now,
+            "nbf": not_before if not_before is not None else now,
+            "exp": now + lifetime,
+            "ver": "1.0" if version == 1 else "2.0",
+            "jti": uuid.uuid4().hex,
+        }
+        claims["appid" if version == 1 else "azp"] = app
+        if roles:
+            claims["roles"] = roles
+        if scopes:
+            claims["scp"] = " ".join(scopes)
+        return jwt.encode(
+            claims,
+            key or self.private_key,
+            algorithm="RS256",
+            headers={"kid": kid or self.kid},
+        )
 
     def environment(self) -> dict[str, str]:
         """What the AKS Workload Identity webhook would set in the pod."""
@@ -53,20 +136,8 @@ class FakeEntra:
         }
 
     def issue(self, audience: str, lifetime: int = 3600) -> str:
-        now = int(time.time())
-        claims = {
-            "iss": f"{self.authority}/{self.tenant_id}/v2.0",
-            "aud": audience,
-            "tid": self.tenant_id,
-            "appid": self.client_id,
-            "azp": self.client_id,
-            "sub": self.client_id,
-            "iat": now,
-            "nbf": now,
-            "exp": now + lifetime,
-            "jti": uuid.uuid4().hex,
-        }
-        return jwt.encode(claims, self.private_key, algorithm="RS256")
+        """The app-only token the token endpoint gives this fake's workload identity."""
+        return self.token(audience, lifetime=lifetime)
 
     def verify(self, token: str, audience: str) -> dict[str, Any]:
         """Check a bearer token as a resource server would.
@@ -74,19 +145,42 @@ class FakeEntra:
         Raises:
             jwt.InvalidTokenError: when the signature, audience, issuer or expiry is wrong.
         """
+        key = self.published.get(jwt.get_unverified_header(token).get("kid", ""))
+        if key is None:
+            raise jwt.InvalidTokenError("unknown signing key")
         return dict(
             jwt.decode(
                 token,
-                self.private_key.public_key(),
+                key.public_key(),
                 algorithms=["RS256"],
                 audience=audience,
-                issuer=f"{self.authority}/{self.tenant_id}/v2.0",
+                issuer=self.issuer,
             )
         )
 
 
 def _token_app(entra: FakeEntra) -> FastAPI:
     app = FastAPI()
+
+    @app.get("/{tenant}/v2.0/.well-known/openid-configuration")
+    async def openid_configuration(tenant: str) -> JSONResponse:
+        if tenant != entra.tenant_id:
+            return JSONResponse({"error": "invalid_tenant"}, status_code=400)
+        base = f"{entra.authority}/{tenant}"
+        return JSONResponse(
+            {
+                "issuer": f"{base}/v2.0",
+                "jwks_uri": f"{base}/discovery/v2.0/keys",
+                "token_endpoint": f"{base}/oauth2/v2.0/token",
+                "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+                "id_token_signing_alg_values_supported": ["RS256"],
+            }
+        )
+
+    @app.get("/{tenant}/discovery/v2.0/keys")
+    async def keys(tenant: str) -> JSONResponse:
+        entra.jwks_fetches += 1
+        return JSONResponse(entra.jwks())
 
     @app.post("/{tenant}/oauth2/v2.0/token")
     async def token(
@@ -147,7 +241,7 @@ async def fake_entra(workdir: Path) -> AsyncIterator[FakeEntra]:
         client_id=str(uuid.uuid4()),
         token_file=token_file,
         trusted_assertion=assertion,
-        private_key=rsa.generate_private_key(public_exponent=65537, key_size=2048),
+        private_key=_new_key(),
     )
     async with serve(
         _token_app(entra), ssl_certfile=str(cert_path), ssl_keyfile=str(key_path)

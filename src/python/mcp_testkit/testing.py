@@ -13,7 +13,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
+import httpx2
 import uvicorn
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
 
 @contextlib.asynccontextmanager
@@ -64,3 +67,12 @@ async def serve(
 
 PROTOCOL_MODES = ("legacy", "2026-07-28")
 """`mcp.Client` modes for both protocol generations: the 2025-11-25 handshake and stateless 2026-07-28."""
+
+
+@contextlib.asynccontextmanager
+async def connect(url: str, token: str | None, mode: str) -> AsyncIterator[Client]:
+    """The real MCP client at `url` (the /mcp endpoint), sending `token` as a bearer token."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    http = httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30.0, read=None))
+    async with http, Client(streamable_http_client(url, http_client=http), mode=mode) as client:
+        yield client

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from mcp_common.database import Database
 from mcp_common.domain import build_domain_app
@@ -17,7 +17,7 @@ INSTRUCTIONS = (
 )
 
 
-def build_app(settings: UsersSettings) -> FastAPI:
+def build_app(settings: UsersSettings) -> ASGIApp:
     return build_domain_app(
         settings,
         domain="users",

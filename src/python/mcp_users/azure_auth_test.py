@@ -69,7 +69,7 @@ async def test_tools_call_the_remote_api_with_workload_identity_tokens(
     assert missing.structured_content == {
         "error": {"code": "not_found", "message": "no user with id 'u-4040'"}
     }
-    assert {claims["appid"] for claims in deployment.guard.seen_claims} == {
+    assert {claims["azp"] for claims in deployment.guard.seen_claims} == {
         deployment.entra.client_id
     }
     assert (

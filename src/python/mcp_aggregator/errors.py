@@ -1,0 +1,83 @@
+"""The aggregator's errors: every way it ends a request itself, and how each reaches the client.
+
+    AggregatorError                 base; `outcome` is the metrics label of the request
+    ├── RequestRejected             the request is malformed: a JSON-RPC error
+    │   ├── ParseError              -32700  the body is not JSON (or nested too deeply)
+    │   ├── InvalidRequest          -32600  not a JSON-RPC request of a shape MCP allows
+    │   └── InvalidParams           -32602  params missing or of the wrong type
+    │       └── UnknownTarget               no tool, prompt or resource of that name
+    ├── AccessDenied                HTTP 403 `insufficient_scope`: the token may not call it
+    ├── UpstreamFailure             the owner could not answer: a tool result with isError
+    │   ├── UpstreamUnavailable     `upstream_unavailable`: down, unreachable, timed out
+    │   └── UpstreamBroken          `upstream_error`: it answered with an error or garbage
+    └── NotReady                    readiness: collisions, or no upstream available
+
+Why a tool result for upstream failures and a JSON-RPC error for malformed requests: an
+assistant reads a tool result and can act on it ("the tickets system is down, try later"),
+while a malformed request is the client's bug, which a JSON-RPC error reports to its
+developer. Messages name what was wrong and what is allowed, and never carry an internal URL,
+a credential or an upstream's response body.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class AggregatorError(Exception):
+    """A request the aggregator ends itself; `str(error)` is safe to show the caller."""
+
+    outcome: ClassVar[str] = "error"
+
+
+class RequestRejected(AggregatorError):
+    jsonrpc_code: ClassVar[int] = -32600
+    outcome = "rejected"
+
+    def __init__(self, message: str, *, http_status: int = 200) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+
+
+class ParseError(RequestRejected):
+    jsonrpc_code = -32700
+
+
+class InvalidRequest(RequestRejected):
+    jsonrpc_code = -32600
+
+
+class InvalidParams(RequestRejected):
+    jsonrpc_code = -32602
+
+
+class UnknownTarget(InvalidParams):
+    outcome = "unknown"
+
+
+class AccessDenied(AggregatorError):
+    """The caller's token lacks the roles or scopes a tool needs."""
+
+    outcome = "denied"
+
+    def __init__(self, message: str, *, scopes: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.scopes = scopes
+
+
+class UpstreamFailure(AggregatorError):
+    code: ClassVar[str] = "upstream_error"
+
+
+class UpstreamUnavailable(UpstreamFailure):
+    code = "upstream_unavailable"
+    outcome = "upstream_unavailable"
+
+
+class UpstreamBroken(UpstreamFailure):
+    code = "upstream_error"
+    outcome = "upstream_error"
+
+
+class NotReady(AggregatorError):
+    """The aggregator should not receive traffic yet (its readiness check fails)."""

@@ -1,0 +1,177 @@
+"""The forwarding fast path: one routed request to its upstream, the answer streamed back.
+
+The request goes as one HTTP POST over the upstream's pooled keep-alive connections (aiohttp),
+carrying the aggregator's own token for that upstream, and the upstream's response (JSON or an
+SSE stream) is streamed back byte for byte: progress notifications, log messages, structured
+content and errors reach the client exactly as the upstream sent them.
+
+Retries: when nothing reached the upstream (the connection was refused), and for requests safe
+to repeat (read-only or idempotent tools) after a dropped connection, a timeout, or HTTP
+502/503/504; never an unsafe call the upstream may have run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import aiohttp
+import anyio
+from starlette.responses import JSONResponse
+from starlette.types import Receive, Scope, Send
+
+from mcp_aggregator.errors import UpstreamBroken, UpstreamUnavailable
+from mcp_aggregator.registry import UpstreamRegistry
+from mcp_aggregator.upstream import Upstream, describe_error
+from mcp_aggregator.wire import failure_message, forwarded_outcome, is_modern, last_answer
+
+logger = logging.getLogger(__name__)
+
+_TAIL = 64 * 1024
+_RETRYABLE_STATUS = frozenset({502, 503, 504})
+
+
+class Forwarder:
+    def __init__(self, registry: UpstreamRegistry) -> None:
+        self._registry = registry
+
+    async def exchange(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        message: dict[str, Any],
+        upstream: Upstream,
+        payload: bytes,
+        headers: dict[str, str],
+        safe: bool,
+    ) -> str:
+        """Send `payload` to `upstream` and stream its answer to the client; the outcome.
+
+        Raises:
+            UpstreamUnavailable: nothing could be sent, or no answer came.
+            UpstreamBroken: the upstream answered with a server error.
+        """
+        config = upstream.config
+        authorization = await upstream.authorization()
+        if authorization:
+            headers["authorization"] = authorization
+        response: aiohttp.ClientResponse | None = None
+        failure = ""
+        attempt = 0
+        while True:
+            retryable = False
+            try:
+                response = await upstream.http.post(config.url, data=payload, headers=headers)
+            except aiohttp.ClientConnectorError as exc:
+                failure = describe_error(exc)
+                self._registry.report_call_failure(upstream, failure)
+                retryable = True
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                failure = describe_error(exc)
+                retryable = safe
+            else:
+                if response.status in _RETRYABLE_STATUS and safe and attempt < config.retries:
+                    failure = f"HTTP {response.status}"
+                    response.release()
+                    response = None
+                    retryable = True
+            if response is not None or not retryable or attempt >= config.retries:
+                break
+            await anyio.sleep(0.05 * (2**attempt))
+            attempt += 1
+        if response is None:
+            raise UpstreamUnavailable(f"upstream {upstream.name!r} could not be reached: {failure}")
+        try:
+            if response.status >= 500:
+                await response.read()
+                raise UpstreamBroken(f"upstream {upstream.name!r} answered HTTP {response.status}")
+            return await self._stream_back(scope, receive, send, message, upstream, response)
+        finally:
+            response.release()
+
+    async def _stream_back(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        message: dict[str, Any],
+        upstream: Upstream,
+        response: aiohttp.ClientResponse,
+    ) -> str:
+        content_type = response.headers.get("content-type", "application/json")
+        out_headers = [(b"content-type", content_type.encode())]
+        if content_type.startswith("text/event-stream"):
+            out_headers += [
+                (b"cache-control", b"no-cache, no-transform"),
+                (b"x-accel-buffering", b"no"),
+            ]
+        await send(
+            {"type": "http.response.start", "status": response.status, "headers": out_headers}
+        )
+        tail = b""
+        finished = False
+        disconnected = False
+        broken = ""
+
+        async def pump(cancel: anyio.CancelScope) -> None:
+            nonlocal tail, finished, broken
+            try:
+                async for chunk in response.content.iter_any():
+                    tail = (tail + chunk)[-_TAIL:]
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            except (aiohttp.ClientError, OSError) as exc:
+                broken = describe_error(exc)
+            finished = True
+            cancel.cancel()
+
+        async def watch_disconnect(cancel: anyio.CancelScope) -> None:
+            nonlocal disconnected
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    disconnected = True
+                    cancel.cancel()
+                    return
+
+        with anyio.move_on_after(upstream.config.call_timeout) as deadline:
+            async with anyio.create_task_group() as group:
+                group.start_soon(pump, group.cancel_scope)
+                group.start_soon(watch_disconnect, group.cancel_scope)
+        if disconnected:
+            # Closing our upstream request tells the upstream the caller went away.
+            return "cancelled"
+        streaming = content_type.startswith("text/event-stream")
+        if broken or (not finished and deadline.cancelled_caught):
+            if broken:
+                logger.warning("upstream %s broke off its answer: %s", upstream.name, broken)
+                code, outcome = "upstream_error", "upstream_error"
+                text = f"upstream {upstream.name!r} broke off its answer before it was complete"
+            else:
+                logger.warning("call to %s timed out", upstream.name)
+                code, outcome = "upstream_unavailable", "timeout"
+                text = (
+                    f"upstream {upstream.name!r} did not finish within "
+                    f"{upstream.config.call_timeout:g}s"
+                )
+            if streaming and last_answer(tail) is None:
+                # The stream is still open: end it with a JSON-RPC answer the client can read.
+                answer = failure_message(
+                    message["id"], message["method"], code, text, is_modern(scope)
+                )
+                event = f"event: message\ndata: {json.dumps(answer)}\n\n".encode()
+                await send({"type": "http.response.body", "body": event, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return outcome
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        return forwarded_outcome(tail, response.status)
+
+
+async def send_failure(
+    scope: Scope, receive: Receive, send: Send, message: dict[str, Any], error: Exception
+) -> None:
+    """Answer a routed request that the aggregator ended with an upstream failure."""
+    code = getattr(error, "code", "upstream_error")
+    answer = failure_message(message["id"], message["method"], code, str(error), is_modern(scope))
+    await JSONResponse(answer)(scope, receive, send)
