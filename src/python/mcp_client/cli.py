@@ -3,6 +3,7 @@
     mcp-client tools [--json]                         the tools as a table (or JSON)
     mcp-client validate [--json]                      check every tool's schemas
     mcp-client call TOOL [key=value ...] [--args JSON]   call one tool, print its result
+    mcp-client contract FILE                          compare with a published contract
     mcp-client demo [--include-destructive]           call an example of every tool
 
 Settings come from the environment (see `mcp_client.settings`); `--url` and `--protocol`
@@ -17,6 +18,7 @@ import logging
 import sys
 from collections.abc import Iterator, Sequence
 from functools import partial
+from pathlib import Path
 from typing import Any, TextIO
 
 import anyio
@@ -65,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("pairs", nargs="*", metavar="key=value", help="one argument each")
     call.add_argument("--args", dest="args_json", metavar="JSON", help="arguments as an object")
 
+    contract = sub.add_parser(
+        "contract",
+        help="compare the tools with a published contract file; breaking changes fail",
+    )
+    contract.add_argument("file", type=Path, help="the contract (tests/contract/contract.json)")
+
     demo = sub.add_parser("demo", help="call an example of every tool and say what happened")
     demo.add_argument(
         "--include-destructive",
@@ -89,6 +97,8 @@ async def _run(options: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCod
         return await commands.run_tools(settings, as_json=options.json, out=out)
     if options.command == "validate":
         return await commands.run_validate(settings, as_json=options.json, out=out)
+    if options.command == "contract":
+        return await commands.run_contract(settings, options.file, out=out, err=err)
     if options.command == "call":
         arguments = parse_arguments(options.pairs, options.args_json)
         return await commands.run_call(settings, options.tool, arguments, out=out, err=err)
