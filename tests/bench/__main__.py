@@ -4,7 +4,8 @@
     ./pants run tests/bench:bin                   # full run, about six minutes
     ./pants run tests/bench:bin -- --quick --json dist/bench.json
 
-Starts the users server (the upstream, with its embedded SQLite directory), the aggregator in
+Starts the users server (the upstream, with its embedded SQLite directory), the aggregator (also
+a second one with authentication on) in
 front of it and fastmcp's proxy in front of it, each as its own process on 127.0.0.1; measures
 each target for both protocol generations at each concurrency; prints a table and the ratios
 against the targets; stops every server it started, also on Ctrl-C or failure.
@@ -33,6 +34,7 @@ from typing import Any
 import anyio
 
 from bench import report
+from bench.issuer import AUDIENCE, ROLE, Issuer, running_issuer
 from bench.load import Load, Sample, ToolCall, measure, merge
 from bench.servers import (
     RunningServer,
@@ -50,7 +52,7 @@ TOOLS: Mapping[str, ToolCall] = {
     "get_user_profile": ToolCall("get_user_profile", {"user_id": "u-0001"}),
     "list_users": ToolCall("list_users", {"limit": 5}),
 }
-TARGETS = (report.DIRECT, report.AGGREGATOR, report.FASTMCP_PROXY)
+TARGETS = (report.DIRECT, report.AGGREGATOR, report.AGGREGATOR_AUTH, report.FASTMCP_PROXY)
 BUILD_COMMAND = "./pants package src/python/mcp_users:bin src/python/mcp_aggregator:bin"
 
 
@@ -122,10 +124,14 @@ def _ports(count: int) -> list[int]:
     return ports
 
 
-def server_specs(args: argparse.Namespace, work_dir: Path) -> tuple[ServerSpec, ...]:
-    users_port, aggregator_port, proxy_port = _ports(3)
+def server_specs(
+    args: argparse.Namespace, work_dir: Path, issuer: Issuer
+) -> tuple[ServerSpec, ...]:
+    users_port, aggregator_port, auth_port, proxy_port = _ports(4)
     registry = work_dir / "upstreams.yaml"
     registry.write_text(_upstreams_file(users_port))
+    policy = work_dir / "policy.yaml"
+    policy.write_text(f'default: deny\ntools:\n  "*": {{roles: [{ROLE}]}}\n')
     users = ServerSpec(
         name="users",
         command=(str(args.users_pex.resolve()),),
@@ -146,6 +152,21 @@ def server_specs(args: argparse.Namespace, work_dir: Path) -> tuple[ServerSpec, 
             "MCP_AGGREGATOR_UPSTREAMS_FILE": str(registry),
         },
     )
+    authenticated = ServerSpec(
+        name=report.AGGREGATOR_AUTH,
+        command=(str(args.aggregator_pex.resolve()),),
+        port=auth_port,
+        env={
+            "MCP_AGGREGATOR_HOST": "127.0.0.1",
+            "MCP_AGGREGATOR_PORT": str(auth_port),
+            "MCP_AGGREGATOR_UPSTREAMS_FILE": str(registry),
+            "MCP_AGGREGATOR_AUTH": "entra",
+            "MCP_AGGREGATOR_TENANT_ID": issuer.tenant_id,
+            "MCP_AGGREGATOR_AUDIENCES": json.dumps([AUDIENCE]),
+            "MCP_AGGREGATOR_AUTHORITY_HOST": issuer.authority,
+            "MCP_AGGREGATOR_POLICY_FILE": str(policy),
+        },
+    )
     proxy = ServerSpec(
         name=report.FASTMCP_PROXY,
         # This venv holds fastmcp and these sources (the bench PEX runs in venv mode).
@@ -163,7 +184,7 @@ def server_specs(args: argparse.Namespace, work_dir: Path) -> tuple[ServerSpec, 
         ready_path="/mcp",
         ready_on_any_answer=True,
     )
-    return users, aggregator, proxy
+    return users, aggregator, authenticated, proxy
 
 
 def _cpu_probe(*roles: tuple[str, RunningServer]) -> Callable[[], dict[str, float]]:
@@ -190,6 +211,7 @@ async def measure_all(
     probes: Mapping[str, Callable[[], dict[str, float]]],
     call: ToolCall,
     plan: Plan,
+    tokens: Mapping[str, str],
 ) -> list[report.Result]:
     """Every target x protocol x concurrency; the targets alternate, so drift hits all alike."""
     results: list[report.Result] = []
@@ -197,7 +219,9 @@ async def measure_all(
         unsupported: dict[str, str] = {}
         for target in TARGETS:
             warmup = Load(concurrency=1, calls=plan.warmup_calls, time_limit=plan.time_limit)
-            sample = await measure(urls[target], mode, call, warmup, probes[target])
+            sample = await measure(
+                urls[target], mode, call, warmup, probes[target], tokens.get(target)
+            )
             if not sample.latencies:
                 unsupported[target] = sample.setup_error or sample.first_error or "no call worked"
                 _progress(f"warm-up  {target:<14} {protocol}: FAILED ({unsupported[target]})")
@@ -213,7 +237,9 @@ async def measure_all(
                         calls=plan.round_calls(concurrency, index),
                         time_limit=plan.time_limit / plan.rounds,
                     )
-                    sample = await measure(urls[target], mode, call, load, probes[target])
+                    sample = await measure(
+                        urls[target], mode, call, load, probes[target], tokens.get(target)
+                    )
                     rounds[target].append(sample)
             for target in TARGETS:
                 if target in unsupported:
@@ -264,6 +290,8 @@ def _header(call: ToolCall, plan: Plan, quick: bool) -> list[str]:
         f"tools/call {call.name} {json.dumps(dict(call.arguments))} on the users server "
         f"(embedded SQLite); {'quick' if quick else 'full'} run.",
         "targets: direct = the users server; aggregator = mcp_aggregator -> users; "
+        "aggregator+auth = the same with Entra ID token checks (a cached RS256 token) and a "
+        "per-tool policy; "
         f"fastmcp-proxy = fastmcp {versions['fastmcp']} create_proxy(url), its defaults -> users. "
         "Each is its own process on 127.0.0.1.",
         "clients: one mcp.Client session per concurrent worker; 2025-11-25 = mode='legacy', "
@@ -293,11 +321,24 @@ def _run(
     Raises:
         ServerError: a server did not start or become ready.
     """
-    users, aggregator, proxy = server_specs(args, work_dir)
+    with running_issuer() as issuer:
+        return _run_with(args, call, plan, work_dir, servers, issuer)
+
+
+def _run_with(
+    args: argparse.Namespace,
+    call: ToolCall,
+    plan: Plan,
+    work_dir: Path,
+    servers: list[RunningServer],
+    issuer: Issuer,
+) -> list[report.Result]:
+    users, aggregator, authenticated, proxy = server_specs(args, work_dir, issuer)
     _progress(f"starting the servers (logs in {work_dir}) ...")
     servers.append(start(users, work_dir))
     wait_ready(servers[0])
     servers.append(start(aggregator, work_dir))
+    servers.append(start(authenticated, work_dir))
     servers.append(start(proxy, work_dir))
     for server in servers[1:]:
         wait_ready(server)
@@ -306,14 +347,19 @@ def _run(
     urls = {
         report.DIRECT: users.mcp_url,
         report.AGGREGATOR: aggregator.mcp_url,
+        report.AGGREGATOR_AUTH: authenticated.mcp_url,
         report.FASTMCP_PROXY: proxy.mcp_url,
     }
     probes = {
         report.DIRECT: _cpu_probe(upstream),
         report.AGGREGATOR: _cpu_probe(upstream, (report.HOP_ROLE, running[aggregator.name])),
+        report.AGGREGATOR_AUTH: _cpu_probe(
+            upstream, (report.HOP_ROLE, running[authenticated.name])
+        ),
         report.FASTMCP_PROXY: _cpu_probe(upstream, (report.HOP_ROLE, running[proxy.name])),
     }
-    return anyio.run(measure_all, urls, probes, call, plan)
+    tokens = {report.AGGREGATOR_AUTH: issuer.token()}
+    return anyio.run(measure_all, urls, probes, call, plan, tokens)
 
 
 def _stop_on_sigterm(_signum: int, _frame: FrameType | None) -> None:

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
+import httpx2
 from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
 CpuProbe = Callable[[], Mapping[str, float]]
 """CPU seconds used so far, per process (by role name); read before and after a measurement."""
@@ -84,8 +86,11 @@ class _WarmUpFailed(Exception):
 
 
 class _Measurement:
-    def __init__(self, url: str, mode: str, call: ToolCall, load: Load) -> None:
+    def __init__(
+        self, url: str, mode: str, call: ToolCall, load: Load, token: str | None = None
+    ) -> None:
         self.url = url
+        self.token = token
         self.mode = mode
         self.call = call
         self.load = load
@@ -156,9 +161,16 @@ class _Measurement:
     async def worker(self) -> None:
         stage = "connect"
         try:
-            async with Client(
-                self.url, mode=self.mode, read_timeout_seconds=self.load.call_timeout
-            ) as client:
+            headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+            http = httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30.0, read=None))
+            async with (
+                http,
+                Client(
+                    streamable_http_client(self.url, http_client=http),
+                    mode=self.mode,
+                    read_timeout_seconds=self.load.call_timeout,
+                ) as client,
+            ):
                 self.sample.negotiated = self.sample.negotiated or client.protocol_version
                 stage = "warm-up"
                 for _ in range(self.load.warmup_calls):
@@ -183,13 +195,16 @@ class _Measurement:
             # "done": closing the session failed after the measurement; nothing was lost.
 
 
-async def measure(url: str, mode: str, call: ToolCall, load: Load, cpu: CpuProbe) -> Sample:
-    """Run `load` against the MCP server at `url` with `mcp.Client(url, mode=mode)` clients.
+async def measure(
+    url: str, mode: str, call: ToolCall, load: Load, cpu: CpuProbe, token: str | None = None
+) -> Sample:
+    """Run `load` against the MCP server at `url` with `mcp.Client(url, mode=mode)` clients,
+    each sending `token` as a bearer token when there is one.
 
     Bounded: whatever still runs after the time limit plus generous handshake and call
     timeouts is cancelled, and the sample says so (`timed_out`).
     """
-    run = _Measurement(url, mode, call, load)
+    run = _Measurement(url, mode, call, load, token)
     before: Mapping[str, float] = {}
     after: Mapping[str, float] = {}
     bound = load.call_timeout * (load.warmup_calls + 2) + load.time_limit + 10

@@ -12,6 +12,8 @@ from bench.load import Sample
 
 DIRECT = "direct"
 AGGREGATOR = "aggregator"
+AGGREGATOR_AUTH = "aggregator+auth"
+"""The aggregator with Entra ID authentication and a per-tool policy on."""
 FASTMCP_PROXY = "fastmcp-proxy"
 HOP_ROLE = "hop"
 """CPU role name of the process between client and upstream (aggregator or fastmcp's proxy)."""

@@ -1,8 +1,10 @@
 """The official MCP conformance suite, against the aggregator in front of a fixture server.
 
-The suite runs twice: against the fixture server directly, then through the aggregator with
-the fixture as its only upstream. Whatever the fixture passes by itself, the aggregator must
-pass too: putting the aggregator in front must not cost a client any conformance.
+The suite runs three times: against the fixture server directly, through the aggregator with
+the fixture as its only upstream, and through the aggregator with authentication on (Entra ID
+tokens from a local issuer; the suite cannot send a token, so `token_relay` adds one).
+Whatever the fixture passes by itself, the aggregator must pass too, with or without
+authentication: putting the aggregator in front must not cost a client any conformance.
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ import pytest
 
 from conformance.fixture_server import build_app as build_fixture_app
 from conformance.suite import ConformanceSuite, Outcome, ScenarioResult, ensure_suite
+from conformance.token_relay import TokenRelay
 from mcp_aggregator.app import build_app
 from mcp_aggregator.config import UpstreamConfig
 from mcp_aggregator.settings import AggregatorSettings
+from mcp_testkit.fake_entra import fake_entra
+from mcp_testkit.identity import LocalIdentity
 from mcp_testkit.testing import serve
 
 pytestmark = pytest.mark.anyio
@@ -60,25 +65,41 @@ def _table(direct: dict[str, ScenarioResult], aggregated: dict[str, ScenarioResu
     return "\n".join(rows)
 
 
-async def _run_both(suite: ConformanceSuite, output: Path) -> tuple[dict[str, ScenarioResult], ...]:
+async def _run_all(suite: ConformanceSuite, output: Path) -> tuple[dict[str, ScenarioResult], ...]:
     async with serve(build_fixture_app()) as fixture_url:
         direct = await suite.run_server_scenarios(f"{fixture_url}/mcp", output / "direct")
-        aggregator = build_app(
-            AggregatorSettings(), upstreams=[UpstreamConfig("fixture", f"{fixture_url}/mcp")]
-        )
-        async with serve(aggregator) as aggregator_url:
+        upstreams = [UpstreamConfig("fixture", f"{fixture_url}/mcp")]
+        async with serve(build_app(AggregatorSettings(), upstreams=upstreams)) as aggregator_url:
             await _wait_ready(aggregator_url)
             aggregated = await suite.run_server_scenarios(
                 f"{aggregator_url}/mcp", output / "aggregated"
             )
-    return direct, aggregated
+        async with fake_entra(output) as entra:
+            identity = LocalIdentity(entra)
+            # The fixture upstream needs no token: only the inbound side is authenticated.
+            settings = AggregatorSettings(**{**identity.aggregator(), "credential": "none"})
+            async with (
+                serve(build_app(settings, upstreams=upstreams)) as protected_url,
+                serve(TokenRelay(protected_url, identity.app_token())) as relay_url,
+            ):
+                await _wait_ready(protected_url)
+                authenticated = await suite.run_server_scenarios(
+                    f"{relay_url}/mcp", output / "authenticated"
+                )
+    return direct, aggregated, authenticated
 
 
 async def test_aggregator_passes_every_scenario_the_fixture_passes(tmp_path: Path) -> None:
     suite = await ensure_suite()
-    direct, aggregated = await _run_both(suite, tmp_path)
+    direct, aggregated, authenticated = await _run_all(suite, tmp_path)
     table = _table(direct, aggregated)
     print(table)  # shown with -rP or on failure: the whole comparison
+    lost_to_auth = sorted(
+        name for name in aggregated if authenticated[name].outcome < aggregated[name].outcome
+    )
+    assert not lost_to_auth, f"scenarios worse with authentication on: {lost_to_auth}\n" + _table(
+        aggregated, authenticated
+    )
 
     passing = {name for name, result in direct.items() if result.outcome is Outcome.PASS}
     assert len(passing) >= MIN_DIRECT_PASSES, f"the fixture passes too little by itself:\n{table}"

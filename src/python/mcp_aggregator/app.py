@@ -24,6 +24,7 @@ from mcp_aggregator.settings import AggregatorSettings
 from mcp_common.guard import RequestGuard
 from mcp_common.health import ReadinessChecks
 from mcp_common.identity import ServiceIdentity
+from mcp_common.limits import StreamLimits
 from mcp_common.service import build_authenticator, build_service_app, guard_app
 
 logger = logging.getLogger(__name__)
@@ -115,7 +116,8 @@ def build_app(
     # The front sits before FastAPI: routed requests are forwarded before FastAPI's routing and
     # the per-request ASGI instrumentation (the front makes the span itself). The guard is
     # outermost, so every route, the front's included, passes through it.
-    front = McpFront(app, registry, metrics, legacy, policy, resource_metadata)
+    streams = StreamLimits(settings.max_streams, settings.max_streams_per_principal)
+    front = McpFront(app, registry, metrics, legacy, policy, streams, resource_metadata)
     return guard_app(
         front, settings, build_authenticator(settings), resource_metadata=resource_metadata
     )

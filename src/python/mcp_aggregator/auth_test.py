@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx
@@ -69,7 +70,9 @@ class Platform:
 
 
 @contextlib.asynccontextmanager
-async def platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Platform]:
+async def platform(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **overrides: Any
+) -> AsyncIterator[Platform]:
     policy = tmp_path / "policy.yaml"
     policy.write_text(POLICY)
     alpha, beta = build_upstream("alpha", ["lookup"]), build_upstream("beta", ["search"])
@@ -90,6 +93,7 @@ async def platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIter
             policy_file=str(policy),
             reload_interval_seconds=0.1,
             debounce_seconds=0.1,
+            **overrides,
         )
         upstreams = [
             UpstreamConfig("alpha", f"{alpha_url}/mcp", scope="api://alpha/.default"),
@@ -331,3 +335,73 @@ async def test_a_policy_change_applies_without_restart_and_a_broken_one_is_kept_
         metrics = (await http.get(f"{stack.url}/metrics")).text
     assert 'mcp_aggregator_policy_reloads_total{result="rejected"} 1.0' in metrics
     assert 'mcp_aggregator_policy_reloads_total{result="applied"} 1.0' in metrics
+
+
+async def test_each_principal_has_its_own_rate_limit_with_a_clear_429(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with platform(
+        tmp_path, monkeypatch, rate_limit_per_second=0.5, rate_limit_burst=3
+    ) as stack:
+        alice, bob = stack.user("lookup.read", oid="a" * 8), stack.user("lookup.read", oid="b" * 8)
+        ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+        async with httpx.AsyncClient() as http:
+
+            async def send(token: str) -> httpx.Response:
+                headers = {**LEGACY, "Authorization": f"Bearer {token}"}
+                return await http.post(f"{stack.url}/mcp", json=ping, headers=headers)
+
+            allowed = [(await send(alice)).status_code for _ in range(3)]
+            limited = await send(alice)
+            other = await send(bob)
+            probe = await http.get(f"{stack.url}/health/live")
+    assert allowed == [200, 200, 200]
+    assert limited.status_code == 429
+    assert int(limited.headers["retry-after"]) >= 1
+    assert "at most 0.5 requests per second (bursts of 3) per caller" in limited.text
+    assert other.status_code == 200, "another caller has its own bucket"
+    assert probe.status_code == 200, "probes are never limited"
+
+
+async def test_notification_streams_are_bounded_per_principal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with platform(tmp_path, monkeypatch, max_streams_per_principal=2) as stack:
+        token = stack.user("lookup.read")
+        async with (
+            httpx.AsyncClient(timeout=10) as http,
+            contextlib.AsyncExitStack() as open_streams,
+        ):
+            session_id = await _legacy_session(http, stack.url, token)
+            headers = {
+                "Accept": "text/event-stream",
+                "Authorization": f"Bearer {token}",
+                "Mcp-Session-Id": session_id,
+            }
+            with anyio.fail_after(20):
+                for _ in range(2):
+                    stream = await open_streams.enter_async_context(
+                        http.stream("GET", f"{stack.url}/mcp", headers=headers)
+                    )
+                    assert stream.status_code == 200
+                third = await http.get(f"{stack.url}/mcp", headers=headers)
+                listen = await http.post(
+                    f"{stack.url}/mcp",
+                    json={
+                        "jsonrpc": "2.0",
+                        "id": 9,
+                        "method": "subscriptions/listen",
+                        "params": {},
+                    },
+                    headers={
+                        **ACCEPT,
+                        "MCP-Protocol-Version": "2026-07-28",
+                        "Authorization": f"Bearer {token}",
+                    },
+                )
+                other = stack.user("lookup.read", oid="0000eeee-0000-4000-8000-000000000e1e")
+                others = await _legacy_session(http, stack.url, other)
+    assert third.status_code == 429
+    assert "already has 2 open streams" in third.json()["error_description"]
+    assert listen.status_code == 429, "subscriptions/listen streams count too"
+    assert others, "another caller still gets in"

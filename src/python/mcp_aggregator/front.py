@@ -7,6 +7,8 @@ size limit. Then, for each request:
 1. **Sessions** (2025-11-25). A GET or DELETE carrying an `Mcp-Session-Id`, and any request
    carrying one, must present an id issued to this principal (`sessions`); else 404. A GET
    opens the stream of list-changed notifications; a DELETE ends nothing (nothing is stored).
+   Notification streams (these GETs and `subscriptions/listen`) are bounded per principal and
+   in total (`mcp_common.limits.StreamLimits`; 429 beyond).
 2. **Parse**: the JSON-RPC message, depth-limited and shape-checked (`wire.parse_message`);
    a malformed one gets the JSON-RPC error saying what is wrong.
 3. **Route** (`tools/call`, `prompts/get`, `resources/read`, `completion/complete`): find the
@@ -26,7 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from opentelemetry import propagate, trace
@@ -62,6 +64,7 @@ from mcp_aggregator.wire import (
 )
 from mcp_common.auth import PRINCIPAL_META_KEY, Forbidden, Principal
 from mcp_common.guard import challenge, principal_of, send_json
+from mcp_common.limits import StreamLimits
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -128,9 +131,11 @@ class McpFront:
         metrics: Metrics,
         notifier: LegacyNotifier,
         policy: PolicyHolder,
+        streams: StreamLimits,
         resource_metadata: Callable[[Scope], str] | None = None,
     ) -> None:
         self._app = app
+        self._streams = streams
         self._registry = registry
         self._metrics = metrics
         self._notifier = notifier
@@ -155,7 +160,9 @@ class McpFront:
                 # Nothing is stored for a session, so ending one is always done.
                 await Response(status_code=204)(scope, receive, send)
             else:
-                await self._notifier.stream(scope, receive, send)
+                await self._bounded_stream(
+                    principal, send, lambda: self._notifier.stream(scope, receive, send)
+                )
             return
         if method != "POST":
             await self._app(_without_session(scope), receive, send)
@@ -180,9 +187,34 @@ class McpFront:
                 await self._routed(scope, receive, send, message, principal)
                 return
         inner_send = send
-        if isinstance(message, dict) and message.get("method") == "initialize":
+        method_name = message.get("method") if isinstance(message, dict) else None
+        if method_name == "initialize":
             inner_send = self._with_session_id(send, principal)
-        await self._app(_without_session(scope), _replay(body, receive), inner_send)
+        inner_scope, inner_receive = _without_session(scope), _replay(body, receive)
+        if method_name == "subscriptions/listen":
+            await self._bounded_stream(
+                principal, send, lambda: self._app(inner_scope, inner_receive, inner_send)
+            )
+        else:
+            await self._app(inner_scope, inner_receive, inner_send)
+
+    async def _bounded_stream(
+        self, principal: Principal, send: Send, serve: Callable[[], Awaitable[None]]
+    ) -> None:
+        """Serve a long-lived stream within the stream limits (429 beyond them)."""
+        refusal = self._streams.refusal(principal.key)
+        if refusal is not None:
+            await send_json(
+                send,
+                429,
+                {"error": "too_many_streams", "error_description": refusal},
+                [(b"retry-after", b"30")],
+            )
+            return
+        try:
+            await serve()
+        finally:
+            self._streams.release(principal.key)
 
     @staticmethod
     def _with_session_id(send: Send, principal: Principal) -> Send:

@@ -7,7 +7,9 @@ one notification per kind after `debounce` seconds of quiet.
   subscription bus to their streams.
 - 2025-11-25 clients hold a GET stream (see `front.McpFront`, stateless sessions); each gets
   `notifications/<kind>/list_changed` as an SSE event. Idle streams get an SSE comment every
-  15 s so proxies keep them open.
+  15 s so proxies keep them open. A stream whose client reads too slowly to take its events
+  (64 queued) is ended, not left open without them: the client reconnects and re-lists, instead
+  of believing it is still told of changes.
 
 Each replica notifies its own listeners; every replica watches the same upstreams, so all of
 them see (and announce) the same changes without sharing state.
@@ -68,7 +70,11 @@ class LegacyNotifier:
         for stream in list(self._streams):
             try:
                 stream.send_nowait(event)
-            except (anyio.WouldBlock, anyio.BrokenResourceError, anyio.ClosedResourceError):
+            except anyio.WouldBlock:
+                logger.info("ending a notification stream whose client does not keep up")
+                self._streams.discard(stream)
+                stream.close()  # its relay sees the end and closes the response
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
                 self._streams.discard(stream)
 
     async def stream(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -92,17 +98,22 @@ class LegacyNotifier:
                 pass
             group.cancel_scope.cancel()
 
-        async def relay() -> None:
+        async def relay(group: anyio.abc.TaskGroup) -> None:
             while True:
                 event = b": keep-alive\n\n"
-                with anyio.move_on_after(KEEPALIVE_SECONDS):
-                    event = await receiver.receive()
+                try:
+                    with anyio.move_on_after(KEEPALIVE_SECONDS):
+                        event = await receiver.receive()
+                except anyio.EndOfStream:
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
+                    group.cancel_scope.cancel()
+                    return
                 await send({"type": "http.response.body", "body": event, "more_body": True})
 
         try:
             async with anyio.create_task_group() as group:
                 group.start_soon(watch_disconnect, group)
-                group.start_soon(relay)
+                group.start_soon(relay, group)
         except OSError:
             pass  # the client closed the connection mid-write
         finally:

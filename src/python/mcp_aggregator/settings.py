@@ -50,6 +50,16 @@ class AggregatorSettings(ServiceSettings):
         description="Per-tool authorization policy (YAML; see mcp_aggregator/policy.py), re-read "
         "when it changes. Unset with auth=entra: any valid token may call every tool.",
     )
+    max_streams: int = Field(
+        default=1000,
+        ge=1,
+        le=1_000_000,
+        description="Open notification streams (legacy GET streams and subscriptions/listen) "
+        "this replica holds at most; beyond, 429.",
+    )
+    max_streams_per_principal: int = Field(
+        default=8, ge=1, le=10_000, description="Open notification streams per caller."
+    )
     scopes_supported: list[str] | None = Field(
         default=None,
         description="Scopes named in the protected-resource metadata, as a client asks Entra for "

@@ -117,8 +117,10 @@ class Upstream:
         of the aggregator's CPU per call. Created on first use, inside the event loop.
         """
         if self._http is None:
+            # Idle connections are dropped before the upstream drops them (uvicorn closes after
+            # 5 s idle): reusing one the server is closing cuts the answer off mid-way.
             self._http = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=256, keepalive_timeout=30),
+                connector=aiohttp.TCPConnector(limit=256, keepalive_timeout=4),
                 timeout=aiohttp.ClientTimeout(
                     total=None,
                     connect=self.config.connect_timeout,

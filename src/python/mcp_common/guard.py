@@ -11,7 +11,9 @@ beside `/mcp` had none), so they live here, outermost, in this order:
    anonymous principal when authentication is off; 401 with a `WWW-Authenticate` challenge
    (naming the RFC 9728 metadata where the service has one). Domain servers also check that
    the caller is an application they accept (403).
-5. **Body size**: the body is read here, up to `max_body` bytes (413 beyond), and replayed to
+5. **Rate**: with a `RateLimiter`, each principal (each client address when anonymous) gets
+   a token bucket; beyond it, 429 with `Retry-After` (per replica: see `mcp_common.limits`).
+6. **Body size**: the body is read here, up to `max_body` bytes (413 beyond), and replayed to
    the app; a `Content-Length` over the limit is refused before reading.
 
 The verified principal is put in `scope["state"]["principal"]` (Starlette's
@@ -38,6 +40,7 @@ from mcp_common.auth import (
     TokenVerifier,
     bearer_token,
 )
+from mcp_common.limits import RateLimiter, retry_after_header
 
 logger = logging.getLogger(__name__)
 
@@ -164,8 +167,10 @@ class RequestGuard:
         hosts: HostPolicy,
         resource_metadata: Callable[[Scope], str] | None = None,
         max_body: int = DEFAULT_MAX_BODY,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         self._app = app
+        self._rate_limiter = rate_limiter
         self._authenticator = authenticator
         self._hosts = hosts
         self._resource_metadata = resource_metadata
@@ -205,6 +210,22 @@ class RequestGuard:
             await self._refuse(scope, send, exc)
             return
         scope.setdefault("state", {})["principal"] = principal
+        if self._rate_limiter is not None:
+            client = scope.get("client") or ("unknown", 0)
+            key = principal.key if principal.authenticated else f"address:{client[0]}"
+            wait = self._rate_limiter.retry_after(key)
+            if wait is not None:
+                limit = f"{self._rate_limiter.rate:g} requests per second (bursts of {self._rate_limiter.burst})"
+                await send_json(
+                    send,
+                    429,
+                    {
+                        "error": "rate_limited",
+                        "error_description": f"too many requests: at most {limit} per caller; retry after {wait:.1f}s",
+                    },
+                    [(b"retry-after", retry_after_header(wait))],
+                )
+                return
         if scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self._app(scope, receive, send)
             return

@@ -38,6 +38,7 @@ from mcp_common.guard import (
     RequestGuard,
 )
 from mcp_common.health import ReadinessChecks, health_router
+from mcp_common.limits import RateLimiter
 from mcp_common.settings import ServiceSettings
 from mcp_common.telemetry import instrument_app
 
@@ -117,9 +118,13 @@ def guard_app(
     resource_metadata: Callable[[Scope], str] | None = None,
 ) -> RequestGuard:
     """`app` behind the request guard (see `mcp_common.guard`): every route passes through it."""
+    limiter = None
+    if settings.rate_limit_per_second is not None:
+        limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
     return RequestGuard(
         app,
         authenticator=authenticator,
         hosts=HostPolicy(settings.allowed_hosts, settings.allowed_origins),
         resource_metadata=resource_metadata,
+        rate_limiter=limiter,
     )

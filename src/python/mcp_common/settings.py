@@ -85,6 +85,16 @@ class ServiceSettings(BaseSettings):
         "service_principal or azure_cli (a developer against real Azure), none.",
     )
 
+    rate_limit_per_second: float | None = Field(
+        default=None,
+        gt=0,
+        description="Requests per second each caller (principal; client address when anonymous) "
+        "may make to this replica on average; beyond, 429 with Retry-After. Unset: no limit.",
+    )
+    rate_limit_burst: int = Field(
+        default=50, ge=1, le=100_000, description="Requests a caller may make at once."
+    )
+
     @model_validator(mode="after")
     def _check_auth(self) -> ServiceSettings:
         if self.auth == "entra":

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 
 from mcp_aggregator.config import envoy_bootstrap, envoy_cluster
+from mcp_testkit.identity import domain_scope
 
 
 @dataclass(frozen=True)
@@ -37,9 +38,24 @@ DOMAIN_SERVICES: tuple[Service, ...] = (
 AGGREGATOR = Service("aggregator", "mcp_aggregator", 8000, "MCP_AGGREGATOR_")
 
 
-def registry_document(domains: Sequence[Service]) -> dict[str, object]:
-    """The aggregator's upstream registry (Envoy v3 clusters) for `domains` on 127.0.0.1."""
-    return envoy_bootstrap([envoy_cluster(s.name, "127.0.0.1", s.port) for s in domains])
+def registry_document(
+    domains: Sequence[Service], *, authenticated: bool = True
+) -> dict[str, object]:
+    """The aggregator's upstream registry (Envoy v3 clusters) for `domains` on 127.0.0.1.
+
+    `authenticated`: each cluster names the scope the aggregator gets its token for.
+    """
+    return envoy_bootstrap(
+        [
+            envoy_cluster(
+                s.name,
+                "127.0.0.1",
+                s.port,
+                **({"scope": domain_scope(s.name)} if authenticated else {}),
+            )
+            for s in domains
+        ]
+    )
 
 
 class StackError(Exception):
@@ -163,6 +179,9 @@ def stop(running: Sequence[Running], timeout: float = 10.0) -> None:
             item.process.wait()
 
 
-def client_config(url: str) -> str:
+def client_config(url: str, token: str | None = None) -> str:
     """A ready-to-paste `mcp.json` for MCP clients (VS Code, Claude Desktop, Cursor...)."""
-    return json.dumps({"mcpServers": {"mcp-platform": {"type": "http", "url": url}}}, indent=2)
+    server: dict[str, object] = {"type": "http", "url": url}
+    if token:
+        server["headers"] = {"Authorization": f"Bearer {token}"}
+    return json.dumps({"mcpServers": {"mcp-platform": server}}, indent=2)
