@@ -30,6 +30,18 @@ HELM_VERSION = "v3.17.3"
 SOURCE = Path("src/helm")
 CHARTS = ("mcp-users", "mcp-tickets", "mcp-data", "mcp-aggregator", "mcp-client")
 DOMAINS = ("mcp-users", "mcp-tickets", "mcp-data")
+# Each chart's values files under ci/, every one rendered and checked by the tests.
+SCENARIOS = [
+    (chart, scenario)
+    for chart, scenarios in {
+        "mcp-users": ["demo-values.yaml", "production-values.yaml"],
+        "mcp-tickets": ["demo-values.yaml", "production-values.yaml"],
+        "mcp-data": ["demo-values.yaml", "production-values.yaml"],
+        "mcp-aggregator": ["minimal-values.yaml", "production-values.yaml"],
+        "mcp-client": ["no-auth-values.yaml", "workload-identity-values.yaml"],
+    }.items()
+    for scenario in scenarios
+]
 # Validated against the oldest and the newest Kubernetes minor AKS is likely to run.
 KUBERNETES_VERSIONS = ("1.31.0", "1.35.0")
 

@@ -4,19 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from helm.charts import CHARTS, DOMAINS, Helm
-
-SCENARIOS = [
-    (chart, scenario)
-    for chart in CHARTS
-    for scenario in {
-        "mcp-users": ["demo-values.yaml", "production-values.yaml"],
-        "mcp-tickets": ["demo-values.yaml", "production-values.yaml"],
-        "mcp-data": ["demo-values.yaml", "production-values.yaml"],
-        "mcp-aggregator": ["minimal-values.yaml", "production-values.yaml"],
-        "mcp-client": ["no-auth-values.yaml", "workload-identity-values.yaml"],
-    }[chart]
-]
+from helm.charts import CHARTS, DOMAINS, SCENARIOS, Helm
 
 
 def test_every_chart_has_its_scenarios(helm: Helm) -> None:

@@ -11,6 +11,7 @@ import pytest
 from helm.charts import (
     CHARTS,
     DOMAINS,
+    SCENARIOS,
     Helm,
     Manifest,
     by_kind,
@@ -21,7 +22,6 @@ from helm.charts import (
     strings_in,
     validate,
 )
-from helm.lint_test import SCENARIOS
 
 Rendered = dict[tuple[str, str], list[Manifest]]
 WORKLOADS = ("Deployment", "Job", "CronJob")
