@@ -138,6 +138,7 @@ def server_specs(
         port=users_port,
         env={
             "MCP_USERS_HOST": "127.0.0.1",
+            "MCP_USERS_DEMO": "true",
             "MCP_USERS_PORT": str(users_port),
             "MCP_USERS_DATABASE_URL": f"sqlite+aiosqlite:///{work_dir / 'users.sqlite3'}",
         },

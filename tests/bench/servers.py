@@ -181,3 +181,15 @@ def stop_all(servers: Sequence[RunningServer], timeout: float = 10.0) -> None:
         except subprocess.TimeoutExpired:
             server.process.kill()
             server.process.wait()
+
+
+def process_rss_bytes(pid: int) -> int | None:
+    """The process's resident set size now (None where /proc is missing)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from contract.conftest import ToolCaller
 from contract.strategies import listed_datasets, valid_arguments
+from mcp_testkit.testing import tool_error
 
 Row = dict[str, Any]
 Test = Callable[[Any, Any], bool]
@@ -62,8 +63,7 @@ def test_a_created_ticket_is_then_listed(
     draft.pop("idempotency_key", None)  # a reused key would return an earlier ticket
     result = client.call_tool("create_ticket", draft)
     if result.is_error:  # e.g. a blank title, which the schema cannot say is refused
-        assert result.structured_content is not None
-        assert result.structured_content["error"]["code"] == "invalid_argument"
+        assert tool_error(result).code == "invalid_argument"
         return
     created = _ok(result)
     assert created["status"] == "open"

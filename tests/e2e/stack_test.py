@@ -17,6 +17,7 @@ import httpx
 import pytest
 import yaml
 from mcp import Client
+
 from mcp_stack.identity import StackIdentity, local_identity
 from mcp_stack.stack import (
     AGGREGATOR,
@@ -28,8 +29,7 @@ from mcp_stack.stack import (
     stop,
     wait_ready,
 )
-
-from mcp_testkit.testing import PROTOCOL_MODES, connect
+from mcp_testkit.testing import PROTOCOL_MODES, connect, tool_error
 
 CONTRACT_TOOLS = {"get_user_profile", "list_users", "create_ticket", "list_tickets", "query_data"}
 EXAMPLE_CALLS: dict[str, dict[str, Any]] = {
@@ -155,10 +155,8 @@ async def test_a_killed_domain_fails_fast_by_name_the_rest_keep_working_and_it_c
                 await client.call_tool("query_data", {"dataset": "sales", "limit": 1})
             )
     assert [r for r in other_results if r.is_error] == [], "other domains never fail"
-    assert dead.is_error
-    assert dead.structured_content is not None
-    assert dead.structured_content["error"]["code"] == "upstream_unavailable"
-    assert "'tickets'" in dead.structured_content["error"]["message"]
+    assert tool_error(dead).code == "upstream_unavailable"
+    assert "'tickets'" in tool_error(dead).message
 
     async def withdrawn() -> bool:
         return "list_tickets" not in await _tools(stack)

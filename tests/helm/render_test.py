@@ -222,6 +222,10 @@ def test_only_the_aggregator_reaches_a_domain_under_its_network_policy(
     assert peer["namespaceSelector"] == {
         "matchLabels": {"kubernetes.io/metadata.name": "mcp-aggregator"}
     }
+    # By default too: the aggregator is installed in its own namespace, mcp-aggregator.
+    enabled = helm.render(chart, ["demo-values.yaml"], sets={"networkPolicy.enabled": True})
+    (default_peer,) = one(enabled, "NetworkPolicy")["spec"]["ingress"][0]["from"]
+    assert default_peer["namespaceSelector"] == peer["namespaceSelector"]
 
 
 @pytest.mark.parametrize(("chart", "scenario"), [s for s in SCENARIOS if s[0] in DOMAINS])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -10,14 +11,17 @@ import anyio
 import httpx
 import pytest
 from mcp import Client
+from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPError
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
+from mcp_aggregator import upstream as upstream_module
 from mcp_aggregator.app import build_app
 from mcp_aggregator.config import UpstreamConfig
 from mcp_aggregator.conftest import build_upstream
 from mcp_aggregator.settings import AggregatorSettings
-from mcp_testkit.testing import PROTOCOL_MODES, serve
+from mcp_common.errors import ReportedError
+from mcp_testkit.testing import PROTOCOL_MODES, serve, tool_error
 
 pytestmark = pytest.mark.anyio
 
@@ -191,10 +195,8 @@ async def test_a_dead_upstream_fails_fast_by_name_and_comes_back_on_its_own() ->
             for _ in range(5):
                 alive = await client.call_tool("lookup", {"text": "still here"})
                 assert not alive.is_error, "the other upstream's tools keep working"
-        assert dead.is_error
-        assert dead.structured_content is not None
-        assert dead.structured_content["error"]["code"] == "upstream_unavailable"
-        assert "'beta'" in dead.structured_content["error"]["message"]
+        assert tool_error(dead).code == "upstream_unavailable"
+        assert "'beta'" in tool_error(dead).message
 
         async def withdrawn() -> bool:
             return "search" not in await _tool_names(url)
@@ -203,8 +205,7 @@ async def test_a_dead_upstream_fails_fast_by_name_and_comes_back_on_its_own() ->
         async with Client(f"{url}/mcp", mode="2026-07-28") as client:
             with anyio.fail_after(1):
                 fast = await client.call_tool("search", {})
-        assert fast.structured_content is not None
-        assert "unavailable" in fast.structured_content["error"]["message"]
+        assert "unavailable" in tool_error(fast).message
 
         await stack.enter_async_context(serve(build_upstream("beta", ["search"]), port=port))
 
@@ -218,11 +219,12 @@ async def test_a_dead_upstream_fails_fast_by_name_and_comes_back_on_its_own() ->
 
 
 class FailFirstCalls:
-    """ASGI middleware answering 503 to the first `failures` tools/call requests per tool."""
+    """ASGI middleware answering `status` to the first `failures` tools/call requests per tool."""
 
-    def __init__(self, app: Any, failures: int = 1) -> None:
+    def __init__(self, app: Any, failures: int = 1, status: int = 503) -> None:
         self._app = app
         self._failures = failures
+        self._status = status
         self.calls: dict[str, int] = {}
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -230,7 +232,7 @@ class FailFirstCalls:
         if scope["type"] == "http" and scope["method"] == "POST" and name:
             self.calls[name] = self.calls.get(name, 0) + 1
             if self.calls[name] <= self._failures:
-                await Response("overloaded", status_code=503)(scope, receive, send)
+                await Response("overloaded", status_code=self._status)(scope, receive, send)
                 return
         await self._app(scope, receive, send)
 
@@ -246,13 +248,30 @@ async def test_a_503_is_retried_for_read_only_tools_and_never_for_others() -> No
         unsafe = await client.call_tool("alpha_count", {"steps": 1})
     assert not read_only.is_error, "the read-only tool was retried past the 503"
     assert upstream.calls["lookup"] == 2
-    assert unsafe.is_error
-    assert unsafe.structured_content is not None
-    assert unsafe.structured_content["error"] == {
-        "code": "upstream_error",
-        "message": "upstream 'alpha' answered HTTP 503",
-    }
+    assert tool_error(unsafe) == ReportedError(
+        "upstream_error", "upstream 'alpha' answered HTTP 503"
+    )
     assert upstream.calls["alpha_count"] == 1, "a call that may have run is never resent"
+
+
+@pytest.mark.parametrize(("status", "attempts"), [(500, 1), (501, 1), (502, 2), (504, 2)])
+async def test_only_502_503_and_504_are_retried_even_for_read_only_tools(
+    status: int, attempts: int
+) -> None:
+    upstream = FailFirstCalls(build_upstream("alpha", ["lookup"]), status=status)
+    async with (
+        serve(upstream) as alpha,
+        aggregator([UpstreamConfig("alpha", f"{alpha}/mcp", retries=1)]) as url,
+        Client(f"{url}/mcp", mode="2026-07-28") as client,
+    ):
+        result = await client.call_tool("lookup", {"text": "again"})
+    assert upstream.calls["lookup"] == attempts
+    if attempts == 1:
+        assert tool_error(result) == ReportedError(
+            "upstream_error", f"upstream 'alpha' answered HTTP {status}"
+        )
+    else:
+        assert not result.is_error, "retried past the gateway error"
 
 
 async def test_other_routed_requests_to_an_unreachable_upstream_get_a_jsonrpc_error() -> None:
@@ -271,3 +290,131 @@ async def test_other_routed_requests_to_an_unreachable_upstream_get_a_jsonrpc_er
             await client.get_prompt("alpha_greeting", {"who": "Ada"})
     assert "Hello Ada from alpha" in str(greeting.messages[0].content)
     assert caught.value.error.data == {"code": "upstream_unavailable"}
+
+
+async def test_readiness_of_a_failing_upstream_names_it_but_not_its_url_or_body() -> None:
+    secret = "db-password=hunter2 at 10.9.8.7"
+
+    async def broken(scope: Any, receive: Any, send: Any) -> None:
+        """Answers every request with a JSON-RPC error whose message holds secrets."""
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        request_id = json.loads(body).get("id") if body else None
+        error = {"jsonrpc": "2.0", "id": request_id, "error": {"code": -32603, "message": secret}}
+        await JSONResponse(error)(scope, receive, send)
+
+    async with (
+        serve(broken) as alpha,
+        serve(build_upstream("beta", ["search"])) as beta,
+        aggregator(
+            [UpstreamConfig("alpha", f"{alpha}/mcp"), UpstreamConfig("beta", f"{beta}/mcp")],
+            readiness_policy="all",
+        ) as url,
+        httpx.AsyncClient() as http,
+    ):
+        ready = await http.get(f"{url}/health/ready")
+    assert ready.status_code == 503
+    error = ready.json()["checks"]["upstreams"]["error"]
+    assert error.startswith("unavailable upstreams: alpha (down: "), error
+    for leaked in (alpha, alpha.split("//")[1], "hunter2", "10.9.8.7"):
+        assert leaked not in ready.text
+
+
+def _template_upstream(name: str, template: str) -> Any:
+    """A stateless MCP server with one tool and one resource template."""
+    server = MCPServer(name)
+
+    @server.tool(name=f"{name}_ping", description="Ping.")
+    async def ping() -> str:
+        return "pong"
+
+    # The SDK matches a reader's parameters to the template's variables by name.
+    def by_table(table: str) -> str:
+        return f"{name} rows of {table}"
+
+    def by_name(name_: str) -> str:
+        return f"{name} rows of {name_}"
+
+    reader = by_table if "{table}" in template else by_name
+    server.resource(template.replace("{name}", "{name_}"), name=f"{name}-rows")(reader)
+
+    return server.streamable_http_app(stateless_http=True)
+
+
+async def test_resource_reads_are_counted_under_their_template_not_the_clients_uri() -> None:
+    async with (
+        serve(_template_upstream("data", "db://{table}/rows")) as data,
+        aggregator([UpstreamConfig("data", f"{data}/mcp")]) as url,
+        Client(f"{url}/mcp", mode="2026-07-28") as client,
+        httpx.AsyncClient() as http,
+    ):
+        for table in ("sales", "users", "t1", "t2"):
+            read = await client.read_resource(f"db://{table}/rows")
+            assert read.contents[0].text == f"data rows of {table}"  # type: ignore[union-attr]
+        metrics = (await http.get(f"{url}/metrics")).text
+    counted = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith("mcp_aggregator_requests_total{") and "resources/read" in line
+    ]
+    assert counted == [
+        'mcp_aggregator_requests_total{method="resources/read",name="db://{table}/rows",'
+        'outcome="ok",upstream="data"} 4.0'
+    ]
+    assert "db://sales/rows" not in metrics
+
+
+async def test_a_resource_template_served_by_two_upstreams_fails_readiness_naming_both() -> None:
+    async with (
+        serve(_template_upstream("data", "db://{table}/rows")) as data,
+        serve(_template_upstream("warehouse", "db://{name}/rows")) as warehouse,
+        aggregator(
+            [
+                UpstreamConfig("data", f"{data}/mcp"),
+                UpstreamConfig("warehouse", f"{warehouse}/mcp"),
+            ]
+        ) as url,
+        Client(f"{url}/mcp", mode="2026-07-28") as client,
+        httpx.AsyncClient() as http,
+    ):
+        ready = await http.get(f"{url}/health/ready")
+        templates = (await client.list_resource_templates()).resource_templates
+        with pytest.raises(MCPError, match="unknown resource 'db://sales/rows'"):
+            await client.read_resource("db://sales/rows")
+        tools = {tool.name for tool in (await client.list_tools()).tools}
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["upstreams"]["error"] == (
+        "resource template 'db://{table}/rows' is exposed by both 'data' and 'warehouse'; "
+        "serve it from one"
+    )
+    assert templates == []
+    assert tools == {"data_ping", "warehouse_ping"}, "the rest of both upstreams still serves"
+
+
+async def test_an_upstream_listing_too_many_tools_is_refused_by_name_and_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(upstream_module, "MAX_LISTED_ITEMS", 3)
+    async with (
+        serve(build_upstream("alpha", ["a", "b", "c"])) as alpha,
+        serve(build_upstream("beta", [])) as beta,
+        aggregator(
+            [UpstreamConfig("alpha", f"{alpha}/mcp"), UpstreamConfig("beta", f"{beta}/mcp")],
+            readiness_policy="all",
+        ) as url,
+        httpx.AsyncClient() as http,
+    ):
+        ready = await http.get(f"{url}/health/ready")
+        names = await _tool_names(url)
+    assert ready.status_code == 503
+    assert (
+        "alpha (down: upstream 'alpha' listed more than 3 tools, the most the aggregator "
+        "accepts from one upstream)" in ready.json()["checks"]["upstreams"]["error"]
+    )
+    assert names == ["beta_count", "beta_fail"], "alpha is refused, not truncated"

@@ -15,6 +15,7 @@ from mcp_aggregator.config import UpstreamConfig, load_upstreams
 from mcp_aggregator.front import McpFront
 from mcp_aggregator.metrics import Metrics
 from mcp_aggregator.notifications import ChangeFeed, LegacyNotifier
+from mcp_aggregator.pins import load_pins
 from mcp_aggregator.policy import Policy, PolicyHolder, load_policy
 from mcp_aggregator.registry import RegistrySettings, UpstreamRegistry
 from mcp_aggregator.registry_file import WatchedFile, packaged_upstreams
@@ -26,6 +27,7 @@ from mcp_common.health import ReadinessChecks
 from mcp_common.identity import ServiceIdentity
 from mcp_common.limits import StreamLimits
 from mcp_common.service import build_authenticator, build_service_app, guard_app
+from mcp_common.settings import SettingsError, env_name, is_loopback
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +39,15 @@ def build_app(
 
     Raises:
         ConfigError: at start-up, when the registry or policy file is missing or invalid.
+        SettingsError: no registry file while listening beyond loopback (the packaged one
+            names the local stack's 127.0.0.1 ports, which a deployment must never route to).
     """
+    if upstreams is None and not settings.upstreams_file and not is_loopback(settings.host):
+        raise SettingsError(
+            f"{env_name(settings, 'upstreams_file')} is not set, and the aggregator listens on "
+            f"{settings.host}, beyond loopback: set it to the Envoy v3 bootstrap file that lists "
+            "the upstreams (the packaged registry is the local stack's, for 127.0.0.1 only)"
+        )
     identity = ServiceIdentity(settings.credential, connection_verify=settings.tls_ca_bundle)
     registry = UpstreamRegistry(
         RegistrySettings(
@@ -82,6 +92,18 @@ def build_app(
         )
         policy.current = policy_file.load()
         watched.append(policy_file)
+
+    if settings.pins_file:
+        pins_file = WatchedFile(
+            Path(settings.pins_file),
+            load_pins,
+            registry.set_pins,
+            metrics.observe_pins_reload,
+            settings.reload_interval_seconds,
+            "pins",
+        )
+        registry.pins = pins_file.load()
+        watched.append(pins_file)
 
     @contextlib.asynccontextmanager
     async def run_registry() -> AsyncIterator[None]:

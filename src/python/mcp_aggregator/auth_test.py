@@ -333,8 +333,8 @@ async def test_a_policy_change_applies_without_restart_and_a_broken_one_is_kept_
     assert await sees_everything(), "the last good policy stays"
     async with httpx.AsyncClient() as http:
         metrics = (await http.get(f"{stack.url}/metrics")).text
-    assert 'mcp_aggregator_policy_reloads_total{result="rejected"} 1.0' in metrics
-    assert 'mcp_aggregator_policy_reloads_total{result="applied"} 1.0' in metrics
+    assert 'mcp_aggregator_config_reloads_total{file="policy",result="rejected"} 1.0' in metrics
+    assert 'mcp_aggregator_config_reloads_total{file="policy",result="applied"} 1.0' in metrics
 
 
 async def test_each_principal_has_its_own_rate_limit_with_a_clear_429(

@@ -7,7 +7,9 @@ Rules (see docs/aggregator.md):
   an upstream tool whose exposed name breaks it is left out and reported as invalid.
 - Two upstreams exposing the same name is a collision: the name is routed to neither (a call
   could reach the wrong system), readiness fails, and the message names both owners.
-- Resources keep their URIs (they are already global); two owners of one URI collide too.
+- Resources keep their URIs (they are already global); two owners of one URI collide too, and
+  so do two owners of one resource template (the same template up to its variables' names:
+  `db://{table}` and `db://{name}` claim the same URIs).
 - Lists are sorted by exposed name (resources by URI), so every replica answers the same.
 """
 
@@ -37,13 +39,17 @@ class Route:
 
 @dataclass(frozen=True)
 class Collision:
-    kind: str  # "tool", "prompt" or "resource"
+    kind: str  # "tool", "prompt", "resource" or "resource template"
     name: str
     owners: tuple[str, ...]
 
     def describe(self) -> str:
         owners = " and ".join(repr(owner) for owner in self.owners)
-        return f"{self.kind} {self.name!r} is exposed by both {owners}; give one a tool_prefix"
+        # A prefix renames tools and prompts; URIs are global and only their owners can change.
+        remedy = (
+            "give one a tool_prefix" if self.kind in ("tool", "prompt") else "serve it from one"
+        )
+        return f"{self.kind} {self.name!r} is exposed by both {owners}; {remedy}"
 
 
 @dataclass(frozen=True)
@@ -105,7 +111,7 @@ def merge(listings: Mapping[str, UpstreamListing]) -> Catalog:
     tool_owners: dict[str, list[tuple[str, types.Tool]]] = {}
     prompt_owners: dict[str, list[tuple[str, types.Prompt]]] = {}
     resource_owners: dict[str, list[tuple[str, types.Resource]]] = {}
-    templates: list[tuple[str, types.ResourceTemplate]] = []
+    template_owners: dict[str, list[tuple[str, types.ResourceTemplate]]] = {}
     invalid: list[str] = []
     for upstream in sorted(listings):
         listing = listings[upstream]
@@ -119,7 +125,9 @@ def merge(listings: Mapping[str, UpstreamListing]) -> Catalog:
             prompt_owners.setdefault(listing.prefix + prompt.name, []).append((upstream, prompt))
         for resource in listing.resources:
             resource_owners.setdefault(str(resource.uri), []).append((upstream, resource))
-        templates.extend((upstream, template) for template in listing.resource_templates)
+        for template in listing.resource_templates:
+            key = template_shape(str(template.uri_template))
+            template_owners.setdefault(key, []).append((upstream, template))
 
     collisions: list[Collision] = []
     tools, tool_routes = [], {}
@@ -135,7 +143,13 @@ def merge(listings: Mapping[str, UpstreamListing]) -> Catalog:
     for uri, upstream, resource in _single_owners("resource", resource_owners, collisions):
         resources.append(resource)
         resource_routes[uri] = Route(upstream, uri, True, True)
-    templates.sort(key=lambda item: (str(item[1].uri_template), item[0]))
+    # Named by the first claimant's template as written (shapes only group them).
+    by_template = {str(claims[0][1].uri_template): claims for claims in template_owners.values()}
+    templates = [
+        (upstream, template)
+        for _, upstream, template in _single_owners("resource template", by_template, collisions)
+    ]
+    templates.sort(key=lambda item: str(item[1].uri_template))
     return Catalog(
         tools=tuple(tools),
         prompts=tuple(prompts),
@@ -151,6 +165,11 @@ def merge(listings: Mapping[str, UpstreamListing]) -> Catalog:
         collisions=tuple(collisions),
         invalid_names=tuple(invalid),
     )
+
+
+def template_shape(template: str) -> str:
+    """`template` with its variables unnamed: the URIs it claims (`db://{}` for `db://{t}`)."""
+    return re.sub(r"\{[^}]*\}", "{}", template)
 
 
 def template_matches(template: str, uri: str) -> bool:
@@ -181,6 +200,17 @@ def route_completion(catalog: Catalog, uri: str) -> Route | None:
         if template == uri:
             return route
     return route_resource(catalog, uri)
+
+
+def resource_label(catalog: Catalog, uri: str) -> str:
+    """A bounded name for a resource request in metrics: the URI when the catalog lists it,
+    else the template it matches, else `(unlisted)`; never a URI only the client chose."""
+    if uri in catalog.resource_routes:
+        return uri
+    for template, _ in catalog.template_routes:
+        if template == uri or template_matches(template, uri):
+            return template
+    return "(unlisted)"
 
 
 def describe_problems(catalog: Catalog) -> Iterable[str]:

@@ -2,7 +2,13 @@ from __future__ import annotations
 
 from mcp import types
 
-from mcp_aggregator.catalog import UpstreamListing, merge, route_resource, template_matches
+from mcp_aggregator.catalog import (
+    UpstreamListing,
+    merge,
+    resource_label,
+    route_resource,
+    template_matches,
+)
 
 
 def _tool(name: str, read_only: bool = False) -> types.Tool:
@@ -71,3 +77,37 @@ def test_resources_route_by_uri_and_template() -> None:
     assert route_resource(catalog, "db://sales/columns") is None
     assert template_matches("a://{x}/{y}", "a://1/2")
     assert not template_matches("a://{x}", "a://1/2")
+
+
+def test_a_resource_template_claimed_twice_routes_neither_and_names_both() -> None:
+    rows = types.ResourceTemplate(uri_template="db://{table}/rows", name="rows")
+    same_shape = types.ResourceTemplate(uri_template="db://{name}/rows", name="rows")
+    other = types.ResourceTemplate(uri_template="db://{table}/columns", name="columns")
+    catalog = merge(
+        {
+            "data": UpstreamListing(prefix="", resource_templates=(rows, other)),
+            "warehouse": UpstreamListing(prefix="", resource_templates=(same_shape,)),
+        }
+    )
+    assert route_resource(catalog, "db://sales/rows") is None, "a read could reach either"
+    assert [str(t.uri_template) for t in catalog.resource_templates] == ["db://{table}/columns"]
+    [collision] = catalog.collisions
+    assert collision.describe() == (
+        "resource template 'db://{table}/rows' is exposed by both 'data' and 'warehouse'; "
+        "serve it from one"
+    )
+
+
+def test_resource_labels_are_the_listed_uri_or_template_never_the_clients_uri() -> None:
+    resource = types.Resource(uri="file:///readme.md", name="readme")
+    template = types.ResourceTemplate(uri_template="db://{table}/rows", name="rows")
+    catalog = merge(
+        {
+            "docs": UpstreamListing(prefix="", resources=(resource,)),
+            "data": UpstreamListing(prefix="", resource_templates=(template,)),
+        }
+    )
+    assert resource_label(catalog, "file:///readme.md") == "file:///readme.md"
+    assert resource_label(catalog, "db://sales/rows") == "db://{table}/rows"
+    assert resource_label(catalog, "db://{table}/rows") == "db://{table}/rows"
+    assert resource_label(catalog, "db://x/y/z") == "(unlisted)"

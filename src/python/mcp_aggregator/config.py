@@ -30,11 +30,14 @@ in Kubernetes it is the Service, which balances over the pods.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
+
+T = TypeVar("T")
 
 METADATA_KEY = "mcp.aggregator"
 _UPSTREAM_NAME = re.compile(r"^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$")
@@ -165,8 +168,8 @@ def envoy_bootstrap(clusters: list[dict[str, Any]]) -> dict[str, Any]:
     return {"static_resources": {"clusters": clusters}}
 
 
-def load_upstreams(path: Path) -> list[UpstreamConfig]:
-    """Read and validate the registry file.
+def load_yaml_file(path: Path, parse: Callable[[Any], T]) -> T:
+    """`parse` of the YAML document in `path` (the registry, the policy, the pins).
 
     Raises:
         ConfigError: the file is missing, not YAML, or invalid (the message says where).
@@ -178,6 +181,15 @@ def load_upstreams(path: Path) -> list[UpstreamConfig]:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
     try:
-        return parse_upstreams(document)
+        return parse(document)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
+
+
+def load_upstreams(path: Path) -> list[UpstreamConfig]:
+    """Read and validate the registry file.
+
+    Raises:
+        ConfigError: the file is missing, not YAML, or invalid (the message says where).
+    """
+    return load_yaml_file(path, parse_upstreams)

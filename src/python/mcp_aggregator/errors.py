@@ -7,9 +7,11 @@
     │   └── InvalidParams           -32602  params missing or of the wrong type
     │       └── UnknownTarget               no tool, prompt or resource of that name
     ├── AccessDenied                HTTP 403 `insufficient_scope`: the token may not call it
-    ├── UpstreamFailure             the owner could not answer: a tool result with isError
-    │   ├── UpstreamUnavailable     `upstream_unavailable`: down, unreachable, timed out
-    │   └── UpstreamBroken          `upstream_error`: it answered with an error or garbage
+    ├── ToolResultError             answered as a tool result with isError and a code
+    │   ├── ToolQuarantined         `tool_quarantined`: its definition does not match its pin
+    │   └── UpstreamFailure         the owner could not answer
+    │       ├── UpstreamUnavailable `upstream_unavailable`: down, unreachable, timed out
+    │       └── UpstreamBroken      `upstream_error`: it answered with an error or garbage
     └── NotReady                    readiness: collisions, or no upstream available
 
 Why a tool result for upstream failures and a JSON-RPC error for malformed requests: an
@@ -22,6 +24,8 @@ a credential or an upstream's response body.
 from __future__ import annotations
 
 from typing import ClassVar
+
+from mcp_common.health import CheckFailed
 
 
 class AggregatorError(Exception):
@@ -65,8 +69,19 @@ class AccessDenied(AggregatorError):
         self.scopes = scopes
 
 
-class UpstreamFailure(AggregatorError):
+class ToolResultError(AggregatorError):
+    """Ends a call with a tool result (isError) carrying `code`, which an assistant can read."""
+
     code: ClassVar[str] = "upstream_error"
+
+
+class ToolQuarantined(ToolResultError):
+    code = "tool_quarantined"
+    outcome = "quarantined"
+
+
+class UpstreamFailure(ToolResultError):
+    code = "upstream_error"
 
 
 class UpstreamUnavailable(UpstreamFailure):
@@ -79,5 +94,6 @@ class UpstreamBroken(UpstreamFailure):
     outcome = "upstream_error"
 
 
-class NotReady(AggregatorError):
-    """The aggregator should not receive traffic yet (its readiness check fails)."""
+class NotReady(AggregatorError, CheckFailed):
+    """The aggregator should not receive traffic yet (its readiness check fails); a
+    `CheckFailed`, so `/health/ready` shows its message."""

@@ -43,13 +43,15 @@ from mcp_aggregator.errors import (
     InvalidParams,
     InvalidRequest,
     RequestRejected,
+    ToolQuarantined,
+    ToolResultError,
     UnknownTarget,
-    UpstreamFailure,
     UpstreamUnavailable,
 )
 from mcp_aggregator.forwarding import Forwarder, send_failure
 from mcp_aggregator.metrics import Metrics
 from mcp_aggregator.notifications import LegacyNotifier
+from mcp_aggregator.pins import Mismatch
 from mcp_aggregator.policy import Kind, PolicyHolder
 from mcp_aggregator.registry import Unavailable, UpstreamRegistry
 from mcp_aggregator.sessions import HEADER as SESSION_HEADER
@@ -63,50 +65,18 @@ from mcp_aggregator.wire import (
     safe_id,
 )
 from mcp_common.auth import PRINCIPAL_META_KEY, Forbidden, Principal
-from mcp_common.guard import challenge, principal_of, send_json
+from mcp_common.guard import challenge, principal_of, read_replayed_body, replay, send_json
 from mcp_common.limits import StreamLimits
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
 ROUTED_METHODS = frozenset({"tools/call", "prompts/get", "resources/read", "completion/complete"})
-MAX_BODY = 4 * 1024 * 1024
 # Request headers passed to the upstream; everything else (the client's Authorization,
 # cookies, the session id) stays at the aggregator.
 _FORWARDED = frozenset(
     {"accept", "content-type", "mcp-protocol-version", "mcp-method", "user-agent"}
 )
-
-
-async def _read_body(receive: Receive) -> bytes | None:
-    """The whole request body, or None past MAX_BODY (the guard replays it already read)."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
 
 
 def _without_session(scope: Scope) -> Scope:
@@ -173,10 +143,8 @@ class McpFront:
                 scope, receive, send
             )
             return
-        body = await _read_body(receive)
-        if body is None:
-            await Response("Request body too large", status_code=413)(scope, receive, send)
-            return
+        # The guard has read the body within its limit and replays it: one message.
+        body = await read_replayed_body(receive)
         try:
             message = parse_message(body)
         except RequestRejected as exc:
@@ -190,7 +158,7 @@ class McpFront:
         method_name = message.get("method") if isinstance(message, dict) else None
         if method_name == "initialize":
             inner_send = self._with_session_id(send, principal)
-        inner_scope, inner_receive = _without_session(scope), _replay(body, receive)
+        inner_scope, inner_receive = _without_session(scope), replay(body, receive)
         if method_name == "subscriptions/listen":
             await self._bounded_stream(
                 principal, send, lambda: self._app(inner_scope, inner_receive, inner_send)
@@ -307,6 +275,8 @@ class McpFront:
             raise UnknownTarget(
                 f"unknown tool {name!r}; known: {', '.join(sorted(visible)) or 'none'}"
             )
+        if isinstance(target, Mismatch):
+            raise ToolQuarantined(f"quarantined: {target.describe()}")
         if isinstance(target, Unavailable):
             reason = f" ({target.error})" if target.error else ""
             raise UpstreamUnavailable(
@@ -418,7 +388,7 @@ class McpFront:
                 "error": {"code": -32003, "message": str(error)},
             }
             await send_json(send, 403, body, [(b"www-authenticate", header.encode())])
-        elif isinstance(error, UpstreamFailure):
+        elif isinstance(error, ToolResultError):
             await send_failure(scope, receive, send, message, error)
         elif isinstance(error, RequestRejected):
             await self._reject(scope, receive, send, message, error)

@@ -1,7 +1,9 @@
 """Prometheus metrics at `/metrics`: routed requests by tool and outcome, latency, upstreams.
 
-Labels are bounded: `name` is a tool, prompt or resource from the merged catalog (requests for
-unknown names are not counted per name), `upstream` a configured cluster.
+Labels are bounded: `name` is a tool, prompt, listed resource or resource template from the
+merged catalog (a `resources/read` of `db://sales/rows` counts under its template
+`db://{table}/rows`; requests for unknown names are not counted per name), `upstream` a
+configured cluster.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from mcp_aggregator.catalog import resource_label
 from mcp_aggregator.registry import UpstreamRegistry
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -50,10 +53,20 @@ class _RegistryCollector(Collector):
         )
         collisions.add_metric([], float(len(catalog.collisions)))
         yield collisions
+        mismatched = GaugeMetricFamily(
+            "mcp_aggregator_tool_pin_mismatches",
+            "Tools whose definition does not match their pin (or have none), by pins mode; "
+            "with mode=enforce they are quarantined.",
+            labels=["tool", "mode"],
+        )
+        for name in sorted(self._registry.mismatches):
+            mismatched.add_metric([name, self._registry.pins.mode], 1.0)
+        yield mismatched
 
 
 class Metrics:
     def __init__(self) -> None:
+        self._upstreams: UpstreamRegistry | None = None
         self.registry = CollectorRegistry()
         self._requests = Counter(
             "mcp_aggregator_requests",
@@ -76,10 +89,10 @@ class Metrics:
             ["result"],
             registry=self.registry,
         )
-        self._policy_reloads = Counter(
-            "mcp_aggregator_policy_reloads",
-            "Reloads of the authorization policy file by result (applied, rejected).",
-            ["result"],
+        self._config_reloads = Counter(
+            "mcp_aggregator_config_reloads",
+            "Reloads of the policy and pins files, by file and result (applied, rejected).",
+            ["file", "result"],
             registry=self.registry,
         )
         self._denials = Counter(
@@ -90,22 +103,38 @@ class Metrics:
         )
 
     def bind(self, registry: UpstreamRegistry) -> None:
+        self._upstreams = registry
         self.registry.register(_RegistryCollector(registry))
 
     def observe_call(
         self, method: str, name: str, upstream: str, outcome: str, seconds: float
     ) -> None:
+        name = self._label(method, name)
         self._requests.labels(method, name, upstream, outcome).inc()
         self._latency.labels(method, name, upstream).observe(seconds)
+
+    def _label(self, method: str, name: str) -> str:
+        """`name` as a bounded label: resource URIs (which clients choose) by their listing."""
+        registry = self._upstreams
+        if registry is None or method not in ("resources/read", "completion/complete"):
+            return name
+        catalog = registry.catalog
+        if method == "completion/complete" and name in catalog.prompt_routes:
+            return name
+        return resource_label(catalog, name)
 
     def observe_reload(self, result: str) -> None:
         self._reloads.labels(result).inc()
 
     def observe_policy_reload(self, result: str) -> None:
-        self._policy_reloads.labels(result).inc()
+        self._config_reloads.labels("policy", result).inc()
+
+    def observe_pins_reload(self, result: str) -> None:
+        self._config_reloads.labels("pins", result).inc()
 
     def observe_denial(self, kind: str, name: str) -> None:
-        self._denials.labels(kind, name).inc()
+        label = self._label("resources/read", name) if kind == "resources" else name
+        self._denials.labels(kind, label).inc()
 
     def router(self) -> APIRouter:
         router = APIRouter()

@@ -28,9 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
-from mcp_aggregator.config import ConfigError
+from mcp_aggregator.config import ConfigError, load_yaml_file
 from mcp_common.auth import Principal
 
 Kind = Literal["tools", "prompts", "resources"]
@@ -146,16 +144,7 @@ def load_policy(path: Path) -> Policy:
     Raises:
         ConfigError: the file is missing, not YAML, or invalid (the message says where).
     """
-    try:
-        document = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
-    try:
-        return parse_policy(document)
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
+    return load_yaml_file(path, parse_policy)
 
 
 class PolicyHolder:

@@ -25,6 +25,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_aggregator.catalog import Catalog, Route, describe_problems, merge
 from mcp_aggregator.config import UpstreamConfig
 from mcp_aggregator.errors import NotReady
+from mcp_aggregator.pins import Mismatch, Pins, check, log_changes
 from mcp_aggregator.upstream import Health, Upstream, describe_error
 from mcp_common.identity import ServiceIdentity
 
@@ -61,6 +62,9 @@ class UpstreamRegistry:
     def __init__(self, settings: RegistrySettings, identity: ServiceIdentity | None = None) -> None:
         self.settings = settings
         self._identity = identity
+        self.pins = Pins()
+        # Listed tools whose definition does not match its pin (quarantined when enforced).
+        self.mismatches: dict[str, Mismatch] = {}
         self.upstreams: dict[str, Upstream] = {}
         self.catalog = Catalog()
         self._listeners: list[CatalogListener] = []
@@ -114,8 +118,10 @@ class UpstreamRegistry:
             for name, upstream in self.upstreams.items()
             if upstream.available and upstream.listing is not None
         }
-        old, new = self.catalog, merge(listings)
-        self.catalog = new
+        old = self.catalog
+        new, mismatches = check(merge(listings), self.pins)
+        log_changes(self.mismatches, mismatches, self.pins.mode)
+        self.catalog, self.mismatches = new, mismatches
         known = set(describe_problems(old))
         for problem in describe_problems(new):
             if problem not in known:
@@ -124,7 +130,14 @@ class UpstreamRegistry:
             for listener in self._listeners:
                 listener(old, new)
 
-    def route_tool(self, name: str) -> tuple[Route, Upstream] | Unavailable | None:
+    async def set_pins(self, pins: Pins) -> None:
+        """Check every tool against `pins` from now on (a changed pins file)."""
+        self.pins = pins
+        self.rebuild()
+
+    def route_tool(self, name: str) -> tuple[Route, Upstream] | Unavailable | Mismatch | None:
+        if self.pins.mode == "enforce" and name in self.mismatches:
+            return self.mismatches[name]
         route = self.catalog.tool_routes.get(name)
         if route is not None:
             upstream = self.upstreams.get(route.upstream)

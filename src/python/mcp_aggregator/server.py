@@ -19,12 +19,14 @@ from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp_aggregator import VERSION
 from mcp_aggregator.policy import Kind, PolicyHolder
 from mcp_aggregator.registry import UpstreamRegistry
+from mcp_common import errors
 from mcp_common.caller import caller_of
 
 INSTRUCTIONS = (
     "One endpoint for the company's internal systems: the tools of every connected domain "
-    "(directory, tickets, analytics data) under one namespace. Tool errors carry a code in "
-    "structuredContent.error.code; upstream_unavailable means that domain is down for now."
+    "(directory, tickets, analytics data) under one namespace. A failed tool call's text is "
+    "'<code>: <message>' (the code also in the result's _meta['mcp-platform/error'].code); "
+    "upstream_unavailable means that domain is down for now."
 )
 _UNROUTABLE = "routed requests must be single JSON-RPC requests (batches are not supported)"
 
@@ -67,9 +69,8 @@ def build_server(
     async def unroutable_call(
         ctx: Any, params: types.CallToolRequestParams
     ) -> types.CallToolResult:
-        return types.CallToolResult(
-            content=[types.TextContent(type="text", text=f"invalid_request: {_UNROUTABLE}")],
-            is_error=True,
+        return types.CallToolResult.model_validate(
+            errors.error_result("invalid_argument", _UNROUTABLE)
         )
 
     async def unroutable(ctx: Any, params: Any) -> Any:

@@ -18,7 +18,8 @@ class AggregatorSettings(ServiceSettings):
     upstreams_file: str | None = Field(
         default=None,
         description="Envoy v3 bootstrap file listing the upstream clusters; re-read when it "
-        "changes. Unset: the packaged local registry (domain servers on 127.0.0.1:8101-8103).",
+        "changes. Unset: the packaged local registry (domain servers on 127.0.0.1:8101-8103), "
+        "allowed only while `host` is a loopback address.",
     )
     readiness_policy: Literal["any", "all"] = Field(
         default="any", description="Ready when any upstream is available, or only when all are."
@@ -49,6 +50,11 @@ class AggregatorSettings(ServiceSettings):
         default=None,
         description="Per-tool authorization policy (YAML; see mcp_aggregator/policy.py), re-read "
         "when it changes. Unset with auth=entra: any valid token may call every tool.",
+    )
+    pins_file: str | None = Field(
+        default=None,
+        description="Tool-definition pins (YAML; see mcp_aggregator/pins.py: modes off, warn, "
+        "enforce), re-read when it changes. Unset: no pinning.",
     )
     max_streams: int = Field(
         default=1000,

@@ -26,6 +26,7 @@ import anyio
 import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 from mcp_aggregator.catalog import UpstreamListing
@@ -47,7 +48,9 @@ class Health(enum.Enum):
 
 
 def describe_error(exc: BaseException) -> str:
-    """A short, secret-free description of why an upstream could not be reached."""
+    """A short description of why an upstream could not be reached, fit for callers and the
+    unauthenticated readiness endpoint: a kind of failure, never the exception's text (which
+    can hold the upstream's URL or what it answered; `log_detail` is for the log)."""
     if isinstance(exc, TimeoutError):
         return "timed out"
     # aiohttp's on the data path; httpx2's (the MCP SDK client's) on the control path.
@@ -55,22 +58,55 @@ def describe_error(exc: BaseException) -> str:
         return "connection refused or unreachable"
     if isinstance(exc, BaseExceptionGroup):
         return "; ".join(describe_error(inner) for inner in exc.exceptions[:3])
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {text}"[:200] if text else type(exc).__name__
+    if isinstance(exc, ListingTooLarge):
+        return str(exc)  # our own words
+    if isinstance(exc, MCPError):
+        return f"MCP error {exc.code}"
+    return type(exc).__name__
+
+
+def log_detail(exc: BaseException) -> str:
+    """The exception's own words, for the log only."""
+    if isinstance(exc, BaseExceptionGroup):
+        return "; ".join(log_detail(inner) for inner in exc.exceptions[:3])
+    return f"{type(exc).__name__}: {exc}"[:500]
+
+
+MAX_LISTED_ITEMS = 10_000
+"""Most tools (or prompts, resources, templates) one upstream may list, over all its pages."""
+MAX_LISTED_PAGES = 100
+
+
+class ListingTooLarge(Exception):
+    """An upstream listed more than the aggregator keeps; the message names it and the limit."""
 
 
 async def _all_pages(
-    fetch: Callable[[str | None], Awaitable[Any]], attribute: str
+    fetch: Callable[[str | None], Awaitable[Any]], attribute: str, upstream: str
 ) -> tuple[Any, ...]:
+    """Every item of a paged listing, refusing (not truncating) one past the limits: a silently
+    cut list would look complete, and an unbounded one would fill the aggregator's memory.
+
+    Raises:
+        ListingTooLarge: past MAX_LISTED_ITEMS items or MAX_LISTED_PAGES pages.
+    """
     items: list[Any] = []
     cursor: str | None = None
-    for _ in range(100):  # a server that pages forever is cut off, not followed
+    for _ in range(MAX_LISTED_PAGES):
         page = await fetch(cursor)
         items.extend(getattr(page, attribute))
+        if len(items) > MAX_LISTED_ITEMS:
+            raise ListingTooLarge(
+                f"upstream {upstream!r} listed more than {MAX_LISTED_ITEMS} {attribute}, the "
+                "most the aggregator accepts from one upstream"
+            )
         cursor = page.next_cursor
         if not cursor:
-            break
-    return tuple(items)
+            return tuple(items)
+    raise ListingTooLarge(
+        f"upstream {upstream!r} listed {attribute} over more than {MAX_LISTED_PAGES} pages, "
+        "the most the aggregator follows"
+    )
 
 
 class Upstream:
@@ -161,7 +197,7 @@ class Upstream:
             with anyio.fail_after(self.config.list_timeout):
                 listing = await self._fetch_listing()
         except Exception as exc:  # noqa: BLE001 - any failure is a health signal, recorded
-            return self.record_failure(describe_error(exc))
+            return self.record_failure(describe_error(exc), log_detail(exc))
         self.listing = listing
         return self.record_success()
 
@@ -185,21 +221,27 @@ class Upstream:
                     await response.read()
                     status = response.status
         except Exception as exc:  # noqa: BLE001 - any failure is a health signal, recorded
-            return self.record_failure(describe_error(exc))
+            return self.record_failure(describe_error(exc), log_detail(exc))
         if status >= 500:
             return self.record_failure(f"HTTP {status}")
         return self.record_success()
 
-    def record_failure(self, error: str) -> bool:
-        """Note a failed probe or call; True when this moves the upstream out of the listing."""
+    def record_failure(self, error: str, detail: str | None = None) -> bool:
+        """Note a failed probe or call (`error` as callers may see it, `detail` for the log
+        only); True when this moves the upstream out of the listing."""
         now = time.monotonic()
+        logged = f"{error} ({detail})" if detail and detail != error else error
         self.last_error = error
         was_available = self.available
         if self.health in (Health.UP, Health.UNKNOWN):
             self.health = Health.SUSPECT if self.health is Health.UP else Health.DOWN
             self.failing_since = now
             logger.warning(
-                "upstream %s failing: %s", self.name, error, extra={"upstream": self.name}
+                "upstream %s at %s failing: %s",
+                self.name,
+                self.config.url,
+                logged,
+                extra={"upstream": self.name},
             )
         elif self.health is Health.SUSPECT and self.failing_since is not None:
             if now - self.failing_since >= self.unavailable_after:
@@ -208,7 +250,7 @@ class Upstream:
                     "upstream %s unavailable after %.0fs: %s",
                     self.name,
                     now - self.failing_since,
-                    error,
+                    logged,
                     extra={"upstream": self.name},
                 )
         if self.health is Health.DOWN and self.failing_since is None:
@@ -257,16 +299,19 @@ class Upstream:
                 version = client.protocol_version
                 self._mode = "legacy" if version in HANDSHAKE_PROTOCOL_VERSIONS else version
             capabilities = client.server_capabilities
-            tools = await _all_pages(lambda c: client.list_tools(cursor=c), "tools")
+            name = self.name
+            tools = await _all_pages(lambda c: client.list_tools(cursor=c), "tools", name)
             prompts: tuple[Any, ...] = ()
             resources: tuple[Any, ...] = ()
             templates: tuple[Any, ...] = ()
             if capabilities.prompts is not None:
-                prompts = await _all_pages(lambda c: client.list_prompts(cursor=c), "prompts")
+                prompts = await _all_pages(lambda c: client.list_prompts(cursor=c), "prompts", name)
             if capabilities.resources is not None:
-                resources = await _all_pages(lambda c: client.list_resources(cursor=c), "resources")
+                resources = await _all_pages(
+                    lambda c: client.list_resources(cursor=c), "resources", name
+                )
                 templates = await _all_pages(
-                    lambda c: client.list_resource_templates(cursor=c), "resource_templates"
+                    lambda c: client.list_resource_templates(cursor=c), "resource_templates", name
                 )
         return UpstreamListing(
             prefix=self.config.tool_prefix,
@@ -275,12 +320,3 @@ class Upstream:
             resources=resources,
             resource_templates=templates,
         )
-
-    def status(self) -> dict[str, Any]:
-        """For readiness and logs."""
-        body: dict[str, Any] = {"health": self.health.value, "url": self.config.url}
-        if self.listing is not None:
-            body["tools"] = len(self.listing.tools)
-        if self.last_error:
-            body["error"] = self.last_error
-        return body

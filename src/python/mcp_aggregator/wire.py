@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
 
 from mcp_aggregator.errors import InvalidParams, InvalidRequest, ParseError
+from mcp_common import errors
 
 INVALID_PARAMS = -32602
 INVALID_REQUEST = -32600
@@ -90,12 +91,9 @@ def jsonrpc_error(request_id: Any, code: int, message: str, status: int = 200) -
 
 
 def error_result(code: str, message: str, modern: bool) -> dict[str, Any]:
-    """A tools/call result with isError, shaped like the domain servers' coded errors."""
-    result: dict[str, Any] = {
-        "content": [{"type": "text", "text": f"{code}: {message}"}],
-        "structuredContent": {"error": {"code": code, "message": message}},
-        "isError": True,
-    }
+    """A tools/call result with isError, shaped like the domain servers' coded errors (text
+    `<code>: <message>`, the code in `_meta`; see `mcp_common.errors`)."""
+    result = errors.error_result(code, message)
     if modern:
         result["resultType"] = "complete"  # required by 2026-07-28, unknown to older clients
     return result

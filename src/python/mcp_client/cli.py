@@ -4,6 +4,7 @@
     mcp-client validate [--json]                      check every tool's schemas
     mcp-client call TOOL [key=value ...] [--args JSON]   call one tool, print its result
     mcp-client contract FILE                          compare with a published contract
+    mcp-client pins [--mode enforce|warn|off]         every tool's definition pin, as a pins file
     mcp-client demo [--include-destructive]           call an example of every tool
 
 Settings come from the environment (see `mcp_client.settings`); `--url` and `--protocol`
@@ -73,6 +74,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     contract.add_argument("file", type=Path, help="the contract (tests/contract/contract.json)")
 
+    pins = sub.add_parser(
+        "pins",
+        help="print every tool's definition pin, as the aggregator's pins file",
+        description="Point it at the aggregator (pins mode off or warn) or at an upstream with "
+        "no tool prefix; review the output, then commit it as MCP_AGGREGATOR_PINS_FILE.",
+    )
+    pins.add_argument(
+        "--mode", choices=("enforce", "warn", "off"), default="enforce", help="the file's mode"
+    )
+
     demo = sub.add_parser("demo", help="call an example of every tool and say what happened")
     demo.add_argument(
         "--include-destructive",
@@ -99,6 +110,8 @@ async def _run(options: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCod
         return await commands.run_validate(settings, as_json=options.json, out=out)
     if options.command == "contract":
         return await commands.run_contract(settings, options.file, out=out, err=err)
+    if options.command == "pins":
+        return await commands.run_pins(settings, mode=options.mode, out=out)
     if options.command == "call":
         arguments = parse_arguments(options.pairs, options.args_json)
         return await commands.run_call(settings, options.tool, arguments, out=out, err=err)

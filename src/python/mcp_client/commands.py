@@ -22,6 +22,7 @@ from mcp_client.errors import ClientError, ExitCode
 from mcp_client.examples import example_arguments
 from mcp_client.schema_check import check_tools
 from mcp_client.settings import ClientSettings
+from mcp_common.pins import definition_hash, render_pins
 
 
 @asynccontextmanager
@@ -86,6 +87,13 @@ async def run_contract(
         file=out,
     )
     return ExitCode.FAILED if broken else ExitCode.OK
+
+
+async def run_pins(settings: ClientSettings, *, mode: str, out: TextIO) -> ExitCode:
+    tools = await discover(settings)
+    pins = {tool.name: definition_hash(tool) for tool in tools}
+    print(render_pins(pins, mode), end="", file=out)
+    return ExitCode.OK
 
 
 async def run_call(

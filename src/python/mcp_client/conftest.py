@@ -81,21 +81,27 @@ async def inprocess_platform(root: Path) -> AsyncIterator[LocalPlatform]:
             (
                 "users",
                 build_users(
-                    UsersSettings(database_url=_sqlite(root, "users"), **identity.domain("users"))
+                    UsersSettings(
+                        database_url=_sqlite(root, "users"), **identity.domain("users"), demo=True
+                    )
                 ),
             ),
             (
                 "tickets",
                 build_tickets(
                     TicketsSettings(
-                        database_url=_sqlite(root, "tickets"), **identity.domain("tickets")
+                        database_url=_sqlite(root, "tickets"),
+                        **identity.domain("tickets"),
+                        demo=True,
                     )
                 ),
             ),
             (
                 "data",
                 build_data(
-                    DataSettings(database_url=_sqlite(root, "data"), **identity.domain("data"))
+                    DataSettings(
+                        database_url=_sqlite(root, "data"), **identity.domain("data"), demo=True
+                    )
                 ),
             ),
         ):

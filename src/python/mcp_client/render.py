@@ -10,6 +10,8 @@ from typing import Any
 
 from mcp.types import CallToolResult, TextContent, Tool
 
+from mcp_common.tools import reported_error
+
 _MIN_DESCRIPTION = 24
 _INPUTS_WIDTH = 38
 
@@ -124,19 +126,25 @@ def _row_lines(cells: Sequence[Sequence[str]], widths: Sequence[int]) -> str:
 
 
 def result_json(result: CallToolResult) -> Any:
-    """What a script reads from a call: `structuredContent`, else the text content."""
+    """What a script reads from a call: `structuredContent`; for a platform error
+    `{"error": {"code", "message"[, "details"]}}` (its code from `_meta`); else the text."""
     if result.structured_content is not None:
         return result.structured_content
+    error = reported_error(result)
+    if error is not None:
+        body: dict[str, Any] = {"code": error.code, "message": error.message}
+        if error.details:
+            body["details"] = error.details
+        return {"error": body}
     texts = [block.text for block in result.content if isinstance(block, TextContent)]
     return {"text": "\n".join(texts)}
 
 
 def error_summary(result: CallToolResult) -> str:
     """`code: message` of a failed call (the platform's error shape), else its text."""
-    structured = result.structured_content or {}
-    error = structured.get("error") if isinstance(structured, Mapping) else None
-    if isinstance(error, Mapping) and "code" in error:
-        return f"{error['code']}: {error.get('message', '')}"
+    error = reported_error(result)
+    if error is not None:
+        return f"{error.code}: {error.message}"
     texts = [block.text for block in result.content if isinstance(block, TextContent)]
     return " ".join(texts) or "the tool reported an error without a message"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from mcp.types import CallToolResult, TextContent, Tool, ToolAnnotations
 
 from mcp_client.render import error_summary, input_lines, result_json, tools_table, wrap
+from mcp_common import errors
 
 SCHEMA = {
     "type": "object",
@@ -77,13 +78,10 @@ def test_wrapping_breaks_between_alternatives_and_indents_continuations() -> Non
 
 def test_results_show_structured_content_and_platform_errors() -> None:
     ok = CallToolResult(content=[], structured_content={"total": 3})
-    failed = CallToolResult(
-        content=[TextContent(type="text", text="not_found: no user")],
-        structured_content={"error": {"code": "not_found", "message": "no user 'x'"}},
-        is_error=True,
-    )
+    failed = CallToolResult.model_validate(errors.error_result("not_found", "no user 'x'"))
     plain = CallToolResult(content=[TextContent(type="text", text="boom")], is_error=True)
     assert result_json(ok) == {"total": 3}
     assert error_summary(failed) == "not_found: no user 'x'"
+    assert result_json(failed) == {"error": {"code": "not_found", "message": "no user 'x'"}}
     assert result_json(plain) == {"text": "boom"}
     assert error_summary(plain) == "boom"

@@ -6,10 +6,13 @@ them the same way for every domain:
 
 - `api_url` set: the tools call that system of record over HTTP with Azure AD tokens
   (`credential`, `api_scope`); readiness checks that the API answers.
-- `api_url` unset: the reference API runs in-process over `database_url` and the tools call it
-  through the same `RestClient` (an in-memory ASGI transport, so the HTTP contract, status
-  codes and error mapping are exercised exactly as against a remote API). The reference API is
-  also served at `/api` (its OpenAPI document at `/api/openapi.json`) for people and tests.
+- `demo` set (`MCP_<DOMAIN>_DEMO=true`, which the local stack sets): the reference API runs
+  in-process over `database_url`, seeded with demo data, and the tools call it through the
+  same `RestClient` (an in-memory ASGI transport, so the HTTP contract, status codes and error
+  mapping are exercised exactly as against a remote API). The reference API is also served at
+  `/api` (its OpenAPI document at `/api/openapi.json`) for people and tests.
+- Neither, or both: a start-up error naming the variables. Demo data is never served because
+  a deployment forgot its `api_url`.
 """
 
 from __future__ import annotations
@@ -24,16 +27,35 @@ from mcp.server.lowlevel import Server
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler
 
 from mcp_common.database import Database
+from mcp_common.errors import ToolFailure
 from mcp_common.guard import RequestGuard
-from mcp_common.health import ReadinessChecks
+from mcp_common.health import CheckFailed, ReadinessChecks
 from mcp_common.identity import build_token_source
 from mcp_common.rest import RestClient
 from mcp_common.service import LifespanHook, build_authenticator, build_service_app, guard_app
-from mcp_common.settings import DomainSettings
+from mcp_common.settings import DomainSettings, SettingsError, env_name
 from mcp_common.telemetry import instrument_app
 from mcp_common.tools import ToolCatalog, ToolSpec
 
 EMBEDDED_API_BASE = "http://embedded-api"
+
+
+def check_backend(settings: DomainSettings, domain: str) -> None:
+    """Exactly one backend is configured: a system of record's `api_url`, or `demo`.
+
+    Raises:
+        SettingsError: naming what to set.
+    """
+    api_url, demo = env_name(settings, "api_url"), env_name(settings, "demo")
+    if settings.api_url is None and not settings.demo:
+        raise SettingsError(
+            f"{api_url} is not set: set it to the base URL of the {domain} system of record's "
+            f"REST API, or set {demo}=true to serve seeded demo data (development only)"
+        )
+    if settings.api_url is not None and settings.demo:
+        raise SettingsError(
+            f"{demo}=true serves the embedded demo API, but {api_url} is set too; unset one"
+        )
 
 
 def build_rest_client(
@@ -70,8 +92,13 @@ def build_domain_app(
 
     With auth=entra only the `allowed_callers` (the aggregator) get past the guard, on `/mcp`
     and on the embedded `/api` alike; the tools' own in-process calls to the embedded API do
-    not pass through it (they are this server's own code).
+    not pass through it (they are this server's own code). The guard reads each request's
+    whole body first, so a client gone mid-request runs nothing and logs one DEBUG line.
+
+    Raises:
+        SettingsError: neither `api_url` nor `demo` is set, or both are.
     """
+    check_backend(settings, domain)
     checks = ReadinessChecks()
     hooks: list[LifespanHook] = []
     mounts: list[tuple[str, Any]] = []
@@ -86,7 +113,10 @@ def build_domain_app(
     if settings.api_url is not None:
 
         async def api_reachable() -> None:
-            await rest.get("/health")
+            try:
+                await rest.get("/health")
+            except ToolFailure as exc:
+                raise CheckFailed(exc.message) from exc  # its messages name no URL or body
 
         checks.add(f"{domain}-api", api_reachable)
 

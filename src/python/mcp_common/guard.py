@@ -262,6 +262,13 @@ class RequestGuard:
         while True:
             message = await receive()
             if message["type"] != "http.request":
+                # A client gone mid-request (ClientDisconnect, had a handler read the body) is
+                # ordinary traffic, not an error: nothing runs and nothing more is said.
+                logger.debug(
+                    "client disconnected before sending all of %s %s; nothing was run",
+                    scope["method"],
+                    scope["path"],
+                )
                 return None
             chunk = message.get("body", b"")
             size += len(chunk)
@@ -285,6 +292,18 @@ def replay(body: bytes, receive: Receive) -> Receive:
         return await receive()
 
     return replayed
+
+
+async def read_replayed_body(receive: Receive) -> bytes:
+    """The body behind the guard: `replay` hands it over whole, in its first message."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks)
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 def principal_of(scope: Scope) -> Principal:

@@ -4,6 +4,10 @@
 database cannot get a healthy pod restarted. `/health/ready` runs every registered dependency
 check (each with a time limit) and answers 503 naming the checks that failed, so Kubernetes
 stops routing to a replica that cannot do its work, and an operator can see why.
+
+`/health/ready` is unauthenticated, so a failed check says only what it chose to say (the
+message of a `CheckFailed`) or the type of what it raised; the exception itself, which may
+hold a database address or an upstream's answer, goes to the log.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ ReadinessCheck = Callable[[], Awaitable[None]]
 
 
 class CheckFailed(Exception):
-    """Raised by a readiness check to report a dependency problem in its own words."""
+    """Raised by a readiness check to report a dependency problem in its own words, which
+    `/health/ready` shows to anyone: no internal URLs, credentials or upstream bodies."""
 
 
 @dataclass
@@ -56,9 +61,12 @@ class ReadinessChecks:
                 await check()
         except TimeoutError:
             return f"timed out after {self.timeout_seconds:g}s"
-        except Exception as exc:  # noqa: BLE001 - a check's failure is data, whatever it raised
+        except CheckFailed as exc:
             logger.warning("readiness check %s failed: %s", name, exc)
             return str(exc) or type(exc).__name__
+        except Exception as exc:  # noqa: BLE001 - a check's failure is data, whatever it raised
+            logger.warning("readiness check %s failed: %s: %s", name, type(exc).__name__, exc)
+            return type(exc).__name__
         return None
 
 

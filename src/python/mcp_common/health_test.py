@@ -68,3 +68,20 @@ def test_a_check_name_is_registered_once() -> None:
     checks.add("db", check)
     with pytest.raises(ValueError, match="'db' is already registered"):
         checks.add("db", check)
+
+
+async def test_an_unexpected_exception_shows_only_its_type_the_rest_goes_to_the_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    checks = ReadinessChecks()
+
+    async def database() -> None:
+        raise OSError("connect to postgresql://mcp:s3cret@10.1.2.3:5432/users failed")
+
+    checks.add("database", database)
+    async with serve(_app(checks)) as url, httpx.AsyncClient() as http:
+        ready = await http.get(f"{url}/health/ready")
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["database"] == {"ok": False, "error": "OSError"}
+    assert "s3cret" not in ready.text
+    assert "10.1.2.3" in caplog.text

@@ -8,7 +8,11 @@
   be opened (nothing was sent), and requests that are safe to repeat (`idempotent=True`: reads,
   and creates that carry an idempotency key) after a timeout, a dropped connection, or a 502,
   503 or 504. A plain create is never sent twice.
-- Upstream failures become `mcp_common.errors` with a message naming the upstream.
+- Upstream failures become `mcp_common.errors` with a message naming the upstream. A message
+  never carries the API's base URL or a body the API answered with, except the `detail` of a
+  4xx JSON answer (the system of record's explanation of what the caller asked wrong, e.g.
+  "no user with id 'u-9999'"): what callers see may reach an assistant or a person outside.
+  The URL and the body go to the log instead.
 """
 
 from __future__ import annotations
@@ -38,13 +42,16 @@ logger = logging.getLogger(__name__)
 _RETRYABLE_STATUS = frozenset({502, 503, 504})
 
 
-def _detail(response: httpx.Response) -> str:
-    """The upstream's own explanation: FastAPI's `detail` (a string or validation list)."""
+def _detail(response: httpx.Response) -> str | None:
+    """The upstream's own explanation: FastAPI's `detail` (a string or validation list), or
+    None when the body is not JSON with a `detail` (a proxy's error page, say)."""
     try:
         body = response.json()
     except ValueError:
-        return response.text[:200] or response.reason_phrase
-    detail = body.get("detail", body) if isinstance(body, dict) else body
+        return None
+    if not isinstance(body, dict) or "detail" not in body:
+        return None
+    detail = body["detail"]
     if isinstance(detail, list):
         parts = []
         for item in detail:
@@ -128,25 +135,38 @@ class RestClient:
                 response = await self._send(method, path, params, json, headers)
             except httpx.ConnectError as exc:
                 failure: ToolFailure = UpstreamUnavailable(
-                    f"{self.name} API unreachable at {self._http.base_url}: {type(exc).__name__}"
+                    f"{self.name} API unreachable ({type(exc).__name__})"
                 )
+                cause = f"{type(exc).__name__}: {exc}"
                 retryable = True  # nothing was sent
             except httpx.TimeoutException as exc:
                 failure = UpstreamUnavailable(
                     f"{self.name} API did not answer within {self._timeout:g}s ({type(exc).__name__})"
                 )
+                cause = type(exc).__name__
                 retryable = idempotent
             except httpx.TransportError as exc:
                 failure = UpstreamUnavailable(
                     f"{self.name} API connection failed: {type(exc).__name__}"
                 )
+                cause = f"{type(exc).__name__}: {exc}"
                 retryable = idempotent
             else:
                 if response.is_success:
                     return response.json() if response.content else None
                 failure = self._failure_for(response)
+                cause = f"HTTP {response.status_code}: {response.text[:500]!r}"
                 retryable = idempotent and response.status_code in _RETRYABLE_STATUS
             if not retryable or attempt >= self._retries:
+                # What the caller is not told (where the API is, what it answered) is logged.
+                logger.warning(
+                    "%s %s%s failed: %s",
+                    method,
+                    str(self._http.base_url).rstrip("/"),
+                    path,
+                    cause,
+                    extra={"upstream": self.name},
+                )
                 raise failure
             delay = self._backoff * (2**attempt) * (0.5 + random.random())
             logger.info(
@@ -177,7 +197,9 @@ class RestClient:
 
     def _failure_for(self, response: httpx.Response) -> ToolFailure:
         status = response.status_code
-        detail = _detail(response)
+        detail = _detail(response) if 400 <= status < 500 else None
+        if detail is None:
+            detail = f"{self.name} API refused the request (HTTP {status})"
         if status in (400, 422):
             return InvalidArgument(detail)
         if status == 404:
@@ -188,4 +210,4 @@ class RestClient:
             return Unauthorized(
                 f"{self.name} API refused this service's credentials (HTTP {status})"
             )
-        return UpstreamError(f"{self.name} API answered HTTP {status}: {detail}")
+        return UpstreamError(f"{self.name} API answered HTTP {status}")

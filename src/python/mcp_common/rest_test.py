@@ -8,7 +8,7 @@ from typing import Any
 
 import anyio
 import pytest
-from fastapi import FastAPI, Header, HTTPException, Query, Request
+from fastapi import FastAPI, Header, HTTPException, Query, Request, Response
 from opentelemetry.sdk.trace import TracerProvider
 
 from mcp_common.errors import (
@@ -72,17 +72,36 @@ def _flaky_api(calls: Counter[str], seen: list[dict[str, Any]]) -> FastAPI:
     return api
 
 
-async def test_reads_are_retried_through_transient_503s() -> None:
+async def test_reads_are_retried_through_transient_503s(caplog: pytest.LogCaptureFixture) -> None:
     calls: Counter[str] = Counter()
     async with serve(_flaky_api(calls, [])) as url:
         client = RestClient("widgets", url, retries=2, backoff_seconds=0.01)
         body = await client.get("/flaky", params={"fail_times": 2})
         calls.clear()
-        with pytest.raises(UpstreamError, match=r"widgets API answered HTTP 503: warming up"):
+        with pytest.raises(UpstreamError) as caught:
             await client.get("/flaky", params={"fail_times": 5})
         await client.aclose()
     assert body == {"attempts": 3}
     assert calls["GET /flaky"] == 3, "one try and two retries, no more"
+    # The caller hears the status; the upstream's body and address stay in the log.
+    assert caught.value.message == "widgets API answered HTTP 503"
+    assert f"GET {url}/flaky failed: HTTP 503" in caplog.text
+    assert "warming up" in caplog.text
+
+
+async def test_an_error_page_that_is_not_json_never_reaches_the_caller() -> None:
+    api = FastAPI()
+
+    @api.get("/proxied")
+    async def proxied() -> Response:
+        return Response("<h1>Bad request</h1> backend 10.0.0.7:8080", status_code=400)
+
+    async with serve(api) as url:
+        client = RestClient("widgets", url, retries=0)
+        with pytest.raises(InvalidArgument) as caught:
+            await client.get("/proxied")
+        await client.aclose()
+    assert caught.value.message == "widgets API refused the request (HTTP 400)"
 
 
 async def test_a_create_without_idempotency_is_sent_once() -> None:
@@ -109,7 +128,9 @@ async def test_status_codes_map_to_coded_errors_with_the_upstreams_words() -> No
         await client.aclose()
 
 
-async def test_timeouts_and_refused_connections_are_upstream_unavailable() -> None:
+async def test_timeouts_and_refused_connections_are_upstream_unavailable(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     calls: Counter[str] = Counter()
     async with serve(_flaky_api(calls, [])) as url:
         client = RestClient("widgets", url, timeout_seconds=0.3, retries=1, backoff_seconds=0.01)
@@ -123,11 +144,11 @@ async def test_timeouts_and_refused_connections_are_upstream_unavailable() -> No
     client = RestClient(
         "widgets", f"http://127.0.0.1:{closed_port}", retries=1, backoff_seconds=0.01
     )
-    with pytest.raises(
-        UpstreamUnavailable, match=rf"widgets API unreachable at http://127.0.0.1:{closed_port}"
-    ):
+    with pytest.raises(UpstreamUnavailable) as caught:
         await client.request("POST", "/create", idempotent=False)
     await client.aclose()
+    assert caught.value.message == "widgets API unreachable (ConnectError)"
+    assert f"POST http://127.0.0.1:{closed_port}/create failed: ConnectError" in caplog.text
 
 
 async def test_requests_carry_the_bearer_token_and_the_trace_context() -> None:

@@ -10,7 +10,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from mcp_common.logs import configure_logging
-from mcp_common.settings import ServiceSettings
+from mcp_common.settings import ServiceSettings, SettingsError
 from mcp_common.telemetry import build_tracer_provider, install_tracer_provider
 
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
@@ -23,7 +23,12 @@ def run_service(settings: SettingsT, build_app: Callable[[SettingsT], ASGIApp]) 
     configure_logging(settings.service_name, settings.log_level, settings.log_format)
     # Process-wide, so the MCP SDK's spans and outgoing calls join the same traces.
     install_tracer_provider(build_tracer_provider(settings.service_name, settings.otlp_endpoint))
-    app = build_app(settings)
+    try:
+        app = build_app(settings)
+    except SettingsError as exc:
+        # A configuration mistake, said in one line; a traceback would only bury it.
+        logger.critical("cannot start %s: %s", settings.service_name, exc)
+        raise SystemExit(2) from None
     logger.info(
         "starting %s on http://%s:%d/mcp", settings.service_name, settings.host, settings.port
     )

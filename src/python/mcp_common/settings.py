@@ -19,6 +19,16 @@ from mcp_common.identity import CredentialKind
 
 logger = logging.getLogger(__name__)
 
+
+class SettingsError(Exception):
+    """Settings that cannot work together; the message names the variables to set."""
+
+
+def env_name(settings: BaseSettings, field_name: str) -> str:
+    """The environment variable of `field_name` in `settings`, e.g. MCP_USERS_API_URL."""
+    return f"{settings.model_config.get('env_prefix', '')}{field_name}".upper()
+
+
 LogFormat = Literal["json", "text"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 AuthMode = Literal["entra", "none"]
@@ -129,8 +139,13 @@ class DomainSettings(ServiceSettings):
 
     api_url: str | None = Field(
         default=None,
-        description="Base URL of the system of record's REST API. Unset: the domain's embedded "
-        "reference API runs in-process over `database_url`.",
+        description="Base URL of the system of record's REST API. Required unless `demo`.",
+    )
+    demo: bool = Field(
+        default=False,
+        description="Serve seeded demo data: the domain's embedded reference API runs "
+        "in-process over `database_url`, seeded on first start (the local stack sets it). "
+        "Never set with `api_url`.",
     )
     api_scope: str | None = Field(
         default=None,

@@ -4,8 +4,8 @@ Why not the SDK's high-level `MCPServer`: it derives the input schema from a fun
 signature, ignores unknown arguments, and turns every exception into the same text. Here each
 tool names an input model (`extra="forbid"`, so a misspelt argument is an error, not silently
 dropped) and an output model, so `inputSchema` and `outputSchema` are exactly the models' JSON
-Schemas, results always carry `structuredContent`, and failures carry a stable code (see
-`mcp_common.errors`).
+Schemas, successful results always carry `structuredContent`, and failures carry a stable
+code (their wire shape, and why it has no `structuredContent`, is in `mcp_common.errors`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,13 @@ from mcp import types
 from pydantic import BaseModel, ValidationError
 
 from mcp_common.caller import bind_end_user, caller_of, trusted_end_user, unbind_end_user
-from mcp_common.errors import InvalidArgument, ToolFailure, UpstreamError
+from mcp_common.errors import (
+    InvalidArgument,
+    ReportedError,
+    ToolFailure,
+    UpstreamError,
+    read_error,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -78,12 +84,16 @@ def describe_validation_error(error: ValidationError) -> str:
 
 
 def error_result(failure: ToolFailure) -> types.CallToolResult:
-    """The MCP result for a failed call: `isError`, the code in text and structured form."""
-    return types.CallToolResult(
-        content=[types.TextContent(type="text", text=f"{failure.code}: {failure.message}")],
-        structured_content={"error": failure.to_dict()},
-        is_error=True,
-    )
+    """The MCP result for a failed call: `isError`, `<code>: <message>` as text, the code in
+    `_meta` (see `mcp_common.errors`)."""
+    return types.CallToolResult.model_validate(failure.to_result())
+
+
+def reported_error(result: types.CallToolResult) -> ReportedError | None:
+    """The platform error a failed result carries (code from `_meta`, message from its text),
+    or None for a success or a failure in another shape."""
+    texts = [block.text for block in result.content if isinstance(block, types.TextContent)]
+    return read_error(result.is_error, result.meta, texts)
 
 
 class ToolCatalog:

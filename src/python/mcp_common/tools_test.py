@@ -6,8 +6,9 @@ import pytest
 from mcp import types
 from pydantic import BaseModel, ConfigDict, Field
 
-from mcp_common.errors import NotFound
+from mcp_common.errors import ERROR_META_KEY, NotFound, ReportedError
 from mcp_common.tools import ToolCatalog, ToolSpec
+from mcp_testkit.testing import tool_error
 
 pytestmark = pytest.mark.anyio
 
@@ -59,11 +60,9 @@ async def test_arguments_are_held_to_the_published_schema(
     arguments: dict[str, Any], expected: str
 ) -> None:
     result = await _call(_catalog(_count), arguments)
-    assert result.is_error
-    assert result.structured_content is not None
-    error = result.structured_content["error"]
-    assert error["code"] == "invalid_argument"
-    assert expected in error["message"]
+    error = tool_error(result)
+    assert error.code == "invalid_argument"
+    assert expected in error.message
 
 
 async def test_a_domain_failure_keeps_its_code_and_words() -> None:
@@ -71,7 +70,9 @@ async def test_a_domain_failure_keeps_its_code_and_words() -> None:
         raise NotFound("no page 7")
 
     result = await _call(_catalog(missing), {})
-    assert result.structured_content == {"error": {"code": "not_found", "message": "no page 7"}}
+    assert tool_error(result) == ReportedError("not_found", "no page 7")
+    # What every client shows: the tool's own words, led by the code.
+    assert result.content == [types.TextContent(type="text", text="not_found: no page 7")]
 
 
 async def test_an_upstream_body_that_breaks_the_contract_is_an_upstream_error() -> None:
@@ -79,8 +80,7 @@ async def test_an_upstream_body_that_breaks_the_contract_is_an_upstream_error() 
         return Page.model_validate({"items": []})
 
     result = await _call(_catalog(wrong_shape), {})
-    assert result.structured_content is not None
-    assert result.structured_content["error"]["code"] == "upstream_error"
+    assert tool_error(result).code == "upstream_error"
 
 
 async def test_a_bug_is_an_internal_error_that_reveals_nothing() -> None:
@@ -88,14 +88,27 @@ async def test_a_bug_is_an_internal_error_that_reveals_nothing() -> None:
         raise KeyError("secret-internal-detail")
 
     result = await _call(_catalog(buggy), {})
-    assert result.structured_content is not None
-    error = result.structured_content["error"]
-    assert error["code"] == "internal_error"
-    assert "secret-internal-detail" not in error["message"]
+    error = tool_error(result)
+    assert error.code == "internal_error"
+    assert "secret-internal-detail" not in error.message
 
 
 async def test_an_unknown_tool_names_the_known_ones() -> None:
     result = await ToolCatalog([]).call_tool(None, types.CallToolRequestParams(name="nope"))
-    assert result.structured_content == {
-        "error": {"code": "invalid_argument", "message": "unknown tool 'nope'; known: "}
-    }
+    assert tool_error(result) == ReportedError("invalid_argument", "unknown tool 'nope'; known: ")
+
+
+async def test_an_error_result_on_the_wire_has_no_structured_content_and_a_coded_meta() -> None:
+    """Clients that check structuredContent against outputSchema even when isError is set (the
+    TypeScript SDK's) must see the tool's message, not a schema mismatch."""
+
+    async def missing(args: Args) -> Page:
+        raise NotFound("no page 7", details={"page": 7})
+
+    wire = (await _call(_catalog(missing), {})).model_dump(
+        by_alias=True, exclude_none=True, mode="json"
+    )
+    assert "structuredContent" not in wire
+    assert wire["isError"] is True
+    assert wire["content"] == [{"type": "text", "text": "not_found: no page 7"}]
+    assert wire["_meta"] == {ERROR_META_KEY: {"code": "not_found", "details": {"page": 7}}}

@@ -4,7 +4,7 @@ Its OpenAPI document (`/openapi.json`) is the contract a real analytics backend 
 the data MCP server; the server talks to whichever is configured only through this contract.
 
 A query the caller got wrong answers 400 with a `detail` naming what is allowed: an unknown
-dataset ("unknown dataset 'x'; known: sales, web_traffic"), an unknown column, a value of the
+dataset ("unknown dataset 'x'; known: sales, tickets, users, web_traffic"), an unknown column, a value of the
 wrong type, an operator that does not apply. Unknown datasets are 400, not 404, on purpose:
 the dataset is an argument of the query, and the tool reports all of these the same way
 (`invalid_argument`). A malformed body (a `limit` out of range, an unknown field) is FastAPI's

@@ -25,6 +25,9 @@ NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 _NAME = re.compile(NAME_PATTERN)
 
 ColumnType = Literal["string", "integer", "number", "boolean", "date"]
+# One `{row}` (the row number, 1..demo_rows), optionally zero-padded, amid literal text:
+# `u-{row:04d}`. Nothing else in braces, so a pattern can only number rows.
+_DEMO_PATTERN = re.compile(r"^[^{}]*\{row(:0?[1-9]d)?\}[^{}]*$")
 
 
 class CatalogError(ValueError):
@@ -53,11 +56,26 @@ class ColumnSpec(BaseModel):
     demo_range: tuple[float, float] | None = Field(
         default=None, description="integer and number columns: demo data lies in [low, high]."
     )
+    demo_pattern: str | None = Field(
+        default=None,
+        description="string columns: each row's value is this with `{row}` replaced by the row "
+        "number (`u-{row:04d}` gives u-0001, u-0002, ...): unique values, like ids.",
+    )
 
     @model_validator(mode="after")
     def _demo_hints_fit_the_type(self) -> ColumnSpec:
         if self.demo_values is not None and self.type != "string":
             raise ValueError(f"demo_values applies to string columns only, not {self.type}")
+        if self.demo_pattern is not None:
+            if self.type != "string":
+                raise ValueError(f"demo_pattern applies to string columns only, not {self.type}")
+            if self.demo_values is not None:
+                raise ValueError("give demo_values or demo_pattern, not both")
+            if not _DEMO_PATTERN.fullmatch(self.demo_pattern):
+                raise ValueError(
+                    "demo_pattern must hold one {row} or {row:0Nd} (e.g. u-{row:04d}) "
+                    "and no other braces"
+                )
         if self.demo_range is not None:
             if self.type not in ("integer", "number"):
                 raise ValueError(

@@ -21,9 +21,9 @@ datasets:
 """
 
 
-def test_the_packaged_catalog_declares_sales_and_web_traffic() -> None:
+def test_the_packaged_catalog_declares_its_four_datasets() -> None:
     catalog = load_catalog()
-    assert catalog.names == ["sales", "web_traffic"]
+    assert catalog.names == ["sales", "tickets", "users", "web_traffic"]
     sales = catalog.dataset("sales")
     assert [(c.name, c.type) for c in sales.columns] == [
         ("day", "date"),
@@ -52,7 +52,8 @@ def test_a_custom_file_replaces_the_packaged_catalog(tmp_path: Path) -> None:
 def test_lookups_name_what_exists() -> None:
     catalog = load_catalog()
     with pytest.raises(
-        InvalidArgument, match=r"^unknown dataset 'orders'; known: sales, web_traffic$"
+        InvalidArgument,
+        match=r"^unknown dataset 'orders'; known: sales, tickets, users, web_traffic$",
     ):
         catalog.dataset("orders")
     with pytest.raises(
@@ -127,3 +128,16 @@ def test_demo_rows_are_deterministic_and_follow_the_declaration() -> None:
     assert [row["_row_id"] for row in rows] == list(range(1, 13))
     assert {row["service"] for row in rows} <= {"api", "web"}
     assert all(1 <= float(str(row["latency_ms"])) <= 250 for row in rows)
+
+
+def test_a_demo_pattern_numbers_the_rows_and_nothing_else() -> None:
+    with_ids = CUSTOM.replace(
+        "      - {name: service, type: string, demo_values: [api, web]}",
+        "      - {name: service, type: string, demo_values: [api, web]}\n"
+        "      - {name: host, type: string, demo_pattern: 'h-{row:03d}'}",
+    )
+    rows = demo_rows(parse_catalog(with_ids, "test").dataset("metrics"))
+    assert [row["host"] for row in rows[:3]] == ["h-001", "h-002", "h-003"]
+    for pattern in ("h-{row.__class__}", "{row}-{row}", "h-{0}", "plain"):
+        with pytest.raises(CatalogError, match="demo_pattern must hold one"):
+            parse_catalog(with_ids.replace("'h-{row:03d}'", repr(pattern)), "test")

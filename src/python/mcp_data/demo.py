@@ -25,6 +25,8 @@ def _value(
     column: ColumnSpec, rng: random.Random, time_axis: bool, index: int, total: int
 ) -> object:
     if column.type == "string":
+        if column.demo_pattern:
+            return column.demo_pattern.format(row=index + 1)
         if column.demo_values:
             return rng.choice(column.demo_values)
         return f"{column.name}-{rng.randint(1, 10)}"

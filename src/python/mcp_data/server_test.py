@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+import re
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -11,17 +12,18 @@ import httpx
 import pytest
 from mcp import Client
 
+from mcp_common.errors import ReportedError
 from mcp_data.app import build_app
 from mcp_data.catalog import CatalogError
 from mcp_data.settings import DataSettings
-from mcp_testkit.testing import PROTOCOL_MODES, serve
+from mcp_testkit.testing import PROTOCOL_MODES, serve, tool_error
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
 async def server_url(database_url: str) -> AsyncIterator[str]:
-    settings = DataSettings(database_url=database_url)
+    settings = DataSettings(database_url=database_url, demo=True)
     async with serve(build_app(settings)) as url:
         yield url
 
@@ -102,6 +104,30 @@ async def test_an_unfiltered_query_returns_the_first_rows_and_says_it_truncated(
 
 
 @pytest.mark.parametrize("mode", PROTOCOL_MODES)
+async def test_the_reference_examples_query_users_and_tickets(server_url: str, mode: str) -> None:
+    async with Client(f"{server_url}/mcp", mode=mode) as client:
+        users = await client.call_tool(
+            "query_data",
+            {"dataset": "users", "filters": {"department": "Engineering"}, "limit": 1000},
+        )
+        tickets = await client.call_tool(
+            "query_data",
+            {"dataset": "tickets", "filters": {"priority": "critical", "status": "open"}},
+        )
+    assert users.structured_content is not None, users.content
+    people = users.structured_content["rows"]
+    assert people, "the demo directory has engineers"
+    assert {row["department"] for row in people} == {"Engineering"}
+    # The same ids the directory's get_user_profile takes: u-0001 .. u-0042.
+    assert {row["user_id"] for row in people} <= {f"u-{n:04d}" for n in range(1, 43)}
+    assert tickets.structured_content is not None, tickets.content
+    assert tickets.structured_content["rows"]
+    for row in tickets.structured_content["rows"]:
+        assert (row["priority"], row["status"]) == ("critical", "open")
+        assert re.fullmatch(r"T-[0-9]{6}", row["ticket_id"])
+
+
+@pytest.mark.parametrize("mode", PROTOCOL_MODES)
 @pytest.mark.parametrize(
     ("dataset", "filters"),
     [
@@ -132,8 +158,14 @@ async def test_bad_queries_get_invalid_argument_naming_what_is_allowed(
     server_url: str, mode: str
 ) -> None:
     calls: list[tuple[dict[str, Any], str]] = [
-        ({"dataset": "orders"}, "unknown dataset 'orders'; known: sales, web_traffic"),
-        ({"dataset": "../health"}, "unknown dataset '../health'; known: sales, web_traffic"),
+        (
+            {"dataset": "orders"},
+            "unknown dataset 'orders'; known: sales, tickets, users, web_traffic",
+        ),
+        (
+            {"dataset": "../health"},
+            "unknown dataset '../health'; known: sales, tickets, users, web_traffic",
+        ),
         (
             {"dataset": "sales", "filters": {"colour": "red"}},
             "unknown column 'colour' in dataset 'sales'; "
@@ -162,11 +194,9 @@ async def test_bad_queries_get_invalid_argument_naming_what_is_allowed(
             "query_data", {"dataset": "web_traffic", "filters": {"mobile": False}, "limit": 1}
         )
     for result, (arguments, message) in zip(results, calls, strict=True):
-        assert result.is_error, arguments
-        assert result.structured_content is not None
-        error = result.structured_content["error"]
-        assert error["code"] == "invalid_argument", arguments
-        assert message in error["message"], (arguments, error)
+        error = tool_error(result)
+        assert error.code == "invalid_argument", arguments
+        assert message in error.message, (arguments, error)
     assert not still_fine.is_error
     assert still_fine.structured_content is not None
     assert still_fine.structured_content["rows"][0]["mobile"] is False
@@ -185,9 +215,16 @@ async def test_health_and_the_embedded_reference_api(server_url: str) -> None:
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"database": {"ok": True}}
     assert "/datasets/{name}/query" in openapi.json()["paths"]
-    assert [d["name"] for d in catalog.json()["datasets"]] == ["sales", "web_traffic"]
+    assert [d["name"] for d in catalog.json()["datasets"]] == [
+        "sales",
+        "tickets",
+        "users",
+        "web_traffic",
+    ]
     assert unknown.status_code == 400
-    assert unknown.json() == {"detail": "unknown dataset 'orders'; known: sales, web_traffic"}
+    assert unknown.json() == {
+        "detail": "unknown dataset 'orders'; known: sales, tickets, users, web_traffic"
+    }
     assert too_many.status_code == 422
     assert query.status_code == 200
     assert [row["region"] for row in query.json()["rows"]] == ["LATAM", "LATAM"]
@@ -212,7 +249,7 @@ async def test_a_datasets_file_from_the_environment_is_served(
     path = tmp_path / "datasets.yaml"
     path.write_text(CUSTOM)
     monkeypatch.setenv("MCP_DATA_DATASETS_FILE", str(path))
-    settings = DataSettings(database_url=database_url)
+    settings = DataSettings(database_url=database_url, demo=True)
     assert settings.datasets_file == str(path)
     async with serve(build_app(settings)) as url, Client(f"{url}/mcp", mode=mode) as client:
         [tool] = (await client.list_tools()).tools
@@ -227,18 +264,15 @@ async def test_a_datasets_file_from_the_environment_is_served(
     rows = metrics.structured_content["rows"]
     assert rows
     assert {row["service"] for row in rows} == {"worker"}
-    assert sales.is_error
-    assert sales.structured_content is not None
-    assert sales.structured_content["error"] == {
-        "code": "invalid_argument",
-        "message": "unknown dataset 'sales'; known: metrics",
-    }
+    assert tool_error(sales) == ReportedError(
+        "invalid_argument", "unknown dataset 'sales'; known: metrics"
+    )
 
 
 def test_a_malformed_datasets_file_stops_the_server_before_it_starts(tmp_path: Path) -> None:
     path = tmp_path / "datasets.yaml"
     path.write_text(CUSTOM.replace("type: number", "type: decimal"))
-    settings = DataSettings(datasets_file=str(path), database_url="sqlite+aiosqlite://")
+    settings = DataSettings(datasets_file=str(path), database_url="sqlite+aiosqlite://", demo=True)
     with pytest.raises(CatalogError) as caught:
         build_app(settings)
     assert str(caught.value) == (

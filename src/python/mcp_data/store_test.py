@@ -58,7 +58,12 @@ async def test_a_restart_keeps_the_same_rows_and_adds_none(database_url: str) ->
     for _ in range(2):
         database = Database(database_url, store.metadata, store.seed)
         async with database.lifespan():
-            assert await _counts(database, store) == {"sales": 400, "web_traffic": 300}
+            assert await _counts(database, store) == {
+                "sales": 400,
+                "tickets": 300,
+                "users": 42,
+                "web_traffic": 300,
+            }
             async with database.engine.connect() as connection:
                 results.append(await store.query(connection, sales, conditions, limit=1000))
     assert results[0].row_count > 0
@@ -78,7 +83,7 @@ async def test_replicas_seeding_together_insert_each_row_once(database_url: str)
         async with anyio.create_task_group() as group:
             for database in replicas:
                 group.start_soon(run, database)
-    assert counts == [{"sales": 400, "web_traffic": 300}] * 2
+    assert counts == [{"sales": 400, "tickets": 300, "users": 42, "web_traffic": 300}] * 2
 
 
 async def test_a_table_from_another_declaration_stops_the_start(database_url: str) -> None:
@@ -111,7 +116,7 @@ def _metrics(last_column: str) -> str:
 
 def test_every_dataset_gets_a_table_with_its_columns_and_a_row_id() -> None:
     store = DatasetStore(DatasetCatalog(datasets=CATALOG.datasets))
-    assert sorted(store.metadata.tables) == ["sales", "web_traffic"]
+    assert sorted(store.metadata.tables) == ["sales", "tickets", "users", "web_traffic"]
     sales = store.table("sales")
     assert [c.name for c in sales.columns] == [
         "_row_id",

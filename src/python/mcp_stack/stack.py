@@ -24,6 +24,8 @@ class Service:
     module: str
     port: int
     env_prefix: str
+    # Domain servers of the local stack serve seeded demo data (`<prefix>DEMO=true`).
+    demo: bool = False
 
     @property
     def url(self) -> str:
@@ -31,9 +33,9 @@ class Service:
 
 
 DOMAIN_SERVICES: tuple[Service, ...] = (
-    Service("users", "mcp_users", 8101, "MCP_USERS_"),
-    Service("tickets", "mcp_tickets", 8102, "MCP_TICKETS_"),
-    Service("data", "mcp_data", 8103, "MCP_DATA_"),
+    Service("users", "mcp_users", 8101, "MCP_USERS_", demo=True),
+    Service("tickets", "mcp_tickets", 8102, "MCP_TICKETS_", demo=True),
+    Service("data", "mcp_data", 8103, "MCP_DATA_", demo=True),
 )
 AGGREGATOR = Service("aggregator", "mcp_aggregator", 8000, "MCP_AGGREGATOR_")
 
@@ -129,6 +131,7 @@ def launch(service: Service, log_path: Path, extra_env: dict[str, str] | None = 
         **os.environ,
         "PYTHONPATH": os.pathsep.join(path for path in sys.path if path),
         f"{service.env_prefix}PORT": str(service.port),
+        **({f"{service.env_prefix}DEMO": "true"} if service.demo else {}),
         **(extra_env or {}),
     }
     with log_path.open("ab") as log:

@@ -17,6 +17,10 @@ import httpx2
 import uvicorn
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.types import CallToolResult
+
+from mcp_common.errors import ReportedError
+from mcp_common.tools import reported_error
 
 
 @contextlib.asynccontextmanager
@@ -76,3 +80,16 @@ async def connect(url: str, token: str | None, mode: str) -> AsyncIterator[Clien
     http = httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30.0, read=None))
     async with http, Client(streamable_http_client(url, http_client=http), mode=mode) as client:
         yield client
+
+
+def tool_error(result: CallToolResult) -> ReportedError:
+    """The platform error a failed tool result carries; fails the test when it has none.
+
+    Also checks the shape every mainstream client can read: no `structuredContent` (see
+    `mcp_common.errors`), the text `<code>: <message>`, the code in `_meta`.
+    """
+    assert result.is_error, f"expected a tool error, got {result.content}"
+    assert result.structured_content is None, "a tool error must not carry structuredContent"
+    error = reported_error(result)
+    assert error is not None, f"a tool error without the platform's code: {result}"
+    return error

@@ -23,7 +23,9 @@ BODY = {"title": "Rebound", "description": "from a hostile page", "priority": "l
 
 @pytest.fixture
 async def tickets(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    settings = TicketsSettings(database_url=f"sqlite+aiosqlite:///{tmp_path}/tickets.sqlite3")
+    settings = TicketsSettings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/tickets.sqlite3", demo=True
+    )
     async with serve(build_app(settings)) as url, httpx.AsyncClient(base_url=url) as http:
         yield http
 

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
+import socket
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 from mcp import Client
 
-from mcp_testkit.testing import PROTOCOL_MODES, serve
+from mcp_testkit.testing import PROTOCOL_MODES, serve, tool_error
 from mcp_tickets.app import build_app
 from mcp_tickets.settings import TicketsSettings
 
@@ -34,14 +37,13 @@ def structured(result: Any) -> dict[str, Any]:
 
 
 def error_of(result: Any) -> dict[str, Any]:
-    assert result.is_error
-    error: dict[str, Any] = structured(result)["error"]
-    return error
+    error = tool_error(result)
+    return {"code": error.code, "message": error.message}
 
 
 @pytest.fixture
 async def server_url(database_url: str) -> AsyncIterator[str]:
-    settings = TicketsSettings(database_url=database_url)
+    settings = TicketsSettings(database_url=database_url, demo=True)
     async with serve(build_app(settings)) as url:
         yield url
 
@@ -220,7 +222,7 @@ async def test_bad_input_gets_coded_tool_errors_and_the_server_keeps_serving(
 
 @pytest.mark.parametrize("mode", PROTOCOL_MODES)
 async def test_a_created_ticket_survives_a_restart(database_url: str, mode: str) -> None:
-    settings = TicketsSettings(database_url=database_url)
+    settings = TicketsSettings(database_url=database_url, demo=True)
     async with serve(build_app(settings)) as url:
         async with Client(f"{url}/mcp", mode=mode) as client:
             created = structured(await client.call_tool("create_ticket", NEW_TICKET))
@@ -242,3 +244,26 @@ async def test_health_and_the_embedded_reference_api(server_url: str) -> None:
     assert {"200", "201", "409"} <= set(create["responses"])
     assert "Idempotency-Key" in [parameter["name"] for parameter in create["parameters"]]
     assert open_tickets.json()["total"] == 3
+
+
+@pytest.mark.parametrize("path", ["/mcp", "/api/tickets"])
+async def test_a_client_gone_mid_request_is_a_debug_line_not_an_error(
+    server_url: str, path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    host, port = server_url.removeprefix("http://").split(":")
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+        "Accept: application/json, text/event-stream\r\nContent-Length: 4096\r\n\r\n"
+    )
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(head.encode() + b'{"jsonrpc": "2.0", "id": 1, "method": "tools/call"')
+    quiet = f"client disconnected before sending all of POST {path}; nothing was run"
+    with anyio.fail_after(10):
+        while quiet not in caplog.text:
+            await anyio.sleep(0.05)
+    async with Client(f"{server_url}/mcp", mode="2026-07-28") as client:
+        listed = await client.call_tool("list_tickets", {})
+    assert structured(listed)["total"] == 8, "still serving, and nothing was created"
+    loud = [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
+    assert loud == []

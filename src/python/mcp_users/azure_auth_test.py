@@ -16,8 +16,9 @@ import pytest
 from mcp import Client
 
 from mcp_common.database import Database
+from mcp_common.errors import ReportedError
 from mcp_testkit.fake_entra import FakeEntra, RequireEntraToken, fake_entra
-from mcp_testkit.testing import serve
+from mcp_testkit.testing import serve, tool_error
 from mcp_users import store
 from mcp_users.api import build_api
 from mcp_users.app import build_app
@@ -66,9 +67,7 @@ async def test_tools_call_the_remote_api_with_workload_identity_tokens(
     assert page.structured_content["total"] == 42
     assert profile.structured_content is not None
     assert profile.structured_content["user_id"] == "u-0002"
-    assert missing.structured_content == {
-        "error": {"code": "not_found", "message": "no user with id 'u-4040'"}
-    }
+    assert tool_error(missing) == ReportedError("not_found", "no user with id 'u-4040'")
     assert {claims["azp"] for claims in deployment.guard.seen_claims} == {
         deployment.entra.client_id
     }
@@ -101,9 +100,7 @@ async def test_a_refused_federation_is_a_clear_tool_error_not_a_crash(
     ):
         result = await client.call_tool("list_users", {})
         again = await client.call_tool("list_users", {})
-    assert result.is_error
-    assert result.structured_content is not None
-    error = result.structured_content["error"]
-    assert error["code"] == "unauthorized"
-    assert "workload_identity" in error["message"]
+    error = tool_error(result)
+    assert error.code == "unauthorized"
+    assert "workload_identity" in error.message
     assert again.is_error, "the server keeps answering"

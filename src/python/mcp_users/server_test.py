@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from mcp import Client
 
-from mcp_testkit.testing import PROTOCOL_MODES, serve
+from mcp_common.errors import ReportedError
+from mcp_testkit.testing import PROTOCOL_MODES, serve, tool_error
 from mcp_users.app import build_app
 from mcp_users.settings import UsersSettings
 
@@ -17,7 +19,7 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture
 async def server_url(database_url: str) -> AsyncIterator[str]:
-    settings = UsersSettings(database_url=database_url)
+    settings = UsersSettings(database_url=database_url, demo=True)
     async with serve(build_app(settings)) as url:
         yield url
 
@@ -79,22 +81,16 @@ async def test_bad_input_gets_coded_tool_errors_and_the_server_keeps_serving(
         too_big = await client.call_tool("list_users", {"limit": 1000})
         dot = await client.call_tool("get_user_profile", {"user_id": "."})
         still_fine = await client.call_tool("list_users", {"limit": 1})
-    assert missing.is_error
-    assert missing.structured_content == {
-        "error": {"code": "not_found", "message": "no user with id 'u-9999'"}
-    }
+    assert tool_error(missing) == ReportedError("not_found", "no user with id 'u-9999'")
     for result, where in (
         (wrong_type, "user_id"),
         (extra, "page: unknown argument"),
         (too_big, "limit"),
     ):
-        assert result.is_error
-        assert result.structured_content is not None
-        assert result.structured_content["error"]["code"] == "invalid_argument"
-        assert where in result.structured_content["error"]["message"]
-    assert "less than or equal to 100" in too_big.structured_content["error"]["message"]
-    assert dot.structured_content is not None
-    assert dot.structured_content["error"]["code"] == "invalid_argument", "never /users/. -> /users"
+        assert tool_error(result).code == "invalid_argument"
+        assert where in tool_error(result).message
+    assert "less than or equal to 100" in tool_error(too_big).message
+    assert tool_error(dot).code == "invalid_argument", "never /users/. -> /users"
     assert not still_fine.is_error
 
 
@@ -115,3 +111,34 @@ async def test_a_foreign_host_header_is_refused(server_url: str) -> None:
     async with httpx.AsyncClient(base_url=server_url) as http:
         response = await http.post("/mcp", json=body, headers=headers)
     assert response.status_code == 421
+
+
+async def test_an_unreachable_api_is_named_but_its_address_is_not(
+    unused_port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    api_url = f"http://127.0.0.1:{unused_port}/directory-v2"
+    async with (
+        serve(build_app(UsersSettings(api_url=api_url, api_retries=0))) as url,
+        httpx.AsyncClient() as http,
+        Client(f"{url}/mcp", mode="2026-07-28") as client,
+    ):
+        ready = await http.get(f"{url}/health/ready")
+        listed = await client.call_tool("list_users", {})
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["users-api"] == {
+        "ok": False,
+        "error": "users API unreachable (ConnectError)",
+    }
+    assert tool_error(listed) == ReportedError(
+        "upstream_unavailable", "users API unreachable (ConnectError)"
+    )
+    assert f":{unused_port}" not in ready.text
+    assert f"{api_url}/users failed: ConnectError" in caplog.text, "the address is in the log"
+
+
+@pytest.fixture
+def unused_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port

