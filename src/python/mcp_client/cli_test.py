@@ -5,13 +5,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import anyio
 import pytest
 from mcp.server.lowlevel import Server
 from mcp.types import CallToolRequestParams, CallToolResult, ListToolsResult, Tool
 
+from mcp_client import compat
+from mcp_client.commands import discover
 from mcp_client.conftest import run_cli
+from mcp_client.settings import ClientSettings
 from mcp_testkit.testing import PROTOCOL_MODES, serve
 
 pytestmark = pytest.mark.anyio
@@ -50,6 +54,29 @@ async def test_tools_json_is_the_listing_for_scripts(platform_url: str, mode: st
 async def test_validate_passes_on_the_platform(platform_url: str, mode: str) -> None:
     run = await run_cli("--url", platform_url, "--protocol", mode, "validate")
     assert (run.code, run.out) == (0, f"checked 5 tools at {platform_url}: no problems\n")
+
+
+async def test_contract_passes_on_its_own_contract_and_fails_on_a_removed_tool(
+    platform_url: str, tmp_path: Path
+) -> None:
+    settings = ClientSettings(server_url=platform_url)
+    published = compat.contract_of(await discover(settings))
+    same = tmp_path / "same.json"
+    same.write_text(compat.dump_contract(published))
+    run = await run_cli("--url", platform_url, "contract", str(same))
+    assert run.code == 0, run.out + run.err
+    assert run.out.endswith("0 breaking, 0 compatible changes\n")
+
+    retired = {**published["tools"]["list_users"], "annotations": {}}
+    older = tmp_path / "older.json"
+    older.write_text(compat.dump_contract({"tools": {**published["tools"], "retired": retired}}))
+    run = await run_cli("--url", platform_url, "contract", str(older))
+    assert run.code == 1
+    assert "breaking: retired: tool was removed" in run.out
+
+    run = await run_cli("--url", platform_url, "contract", str(tmp_path / "missing.json"))
+    assert run.code == 2
+    assert "cannot read the contract" in run.err
 
 
 def _broken_server() -> Server[object]:

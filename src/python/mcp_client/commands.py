@@ -10,11 +10,12 @@ import json
 import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, TextIO
 
 from mcp.types import Tool
 
-from mcp_client import render
+from mcp_client import compat, render
 from mcp_client.auth import bearer_token
 from mcp_client.connection import Connection, connect
 from mcp_client.errors import ClientError, ExitCode
@@ -64,6 +65,28 @@ async def run_validate(settings: ClientSettings, *, as_json: bool, out: TextIO) 
         verdict = f"{len(problems)} problems" if problems else "no problems"
         print(f"checked {len(tools)} tools at {settings.server_url}: {verdict}", file=out)
     return ExitCode.FAILED if problems else ExitCode.OK
+
+
+async def run_contract(
+    settings: ClientSettings, published: Path, *, out: TextIO, err: TextIO
+) -> ExitCode:
+    """Compare the live tools with a published contract file; breaking changes fail."""
+    try:
+        old = compat.load_contract(published)
+    except (OSError, ValueError) as exc:
+        print(f"mcp-client: cannot read the contract {published}: {exc}", file=err)
+        return ExitCode.USAGE
+    tools = await discover(settings)
+    changes = compat.compare(old, compat.contract_of(tools))
+    broken = compat.breaking(changes)
+    for change in changes:
+        print(f"{'breaking' if change.breaking else 'compatible'}: {change}", file=out)
+    print(
+        f"compared {len(tools)} tools at {settings.server_url} with {published}: "
+        f"{len(broken)} breaking, {len(changes) - len(broken)} compatible changes",
+        file=out,
+    )
+    return ExitCode.FAILED if broken else ExitCode.OK
 
 
 async def run_pins(settings: ClientSettings, *, mode: str, out: TextIO) -> ExitCode:

