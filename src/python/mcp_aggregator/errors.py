@@ -10,7 +10,8 @@
     ├── ToolResultError             answered as a tool result with isError and a code
     │   ├── ToolQuarantined         `tool_quarantined`: its definition does not match its pin
     │   └── UpstreamFailure         the owner could not answer
-    │       ├── UpstreamUnavailable `upstream_unavailable`: down, unreachable, timed out
+    │       ├── UpstreamUnavailable `upstream_unavailable`: down, unreachable
+    │       │   └── UpstreamTimeout no answer within the call timeout
     │       └── UpstreamBroken      `upstream_error`: it answered with an error or garbage
     └── NotReady                    readiness: collisions, or no upstream available
 
@@ -87,6 +88,12 @@ class UpstreamFailure(ToolResultError):
 class UpstreamUnavailable(UpstreamFailure):
     code = "upstream_unavailable"
     outcome = "upstream_unavailable"
+
+
+class UpstreamTimeout(UpstreamUnavailable):
+    """It took the request and did not answer within the call timeout."""
+
+    outcome = "timeout"
 
 
 class UpstreamBroken(UpstreamFailure):

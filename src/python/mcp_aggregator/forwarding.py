@@ -21,7 +21,7 @@ import anyio
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
-from mcp_aggregator.errors import UpstreamBroken, UpstreamUnavailable
+from mcp_aggregator.errors import UpstreamBroken, UpstreamTimeout, UpstreamUnavailable
 from mcp_aggregator.registry import UpstreamRegistry
 from mcp_aggregator.upstream import Upstream, describe_error
 from mcp_aggregator.wire import failure_message, forwarded_outcome, is_modern, last_answer
@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 _TAIL = 64 * 1024
 _RETRYABLE_STATUS = frozenset({502, 503, 504})
+_MAX_JSON_ANSWER = 16 * 1024 * 1024
 
 
 class Forwarder:
@@ -68,7 +69,10 @@ class Forwarder:
                 failure = describe_error(exc)
                 self._registry.report_call_failure(upstream, failure)
                 retryable = True
-            except (aiohttp.ClientError, TimeoutError) as exc:
+            except TimeoutError:
+                failure = "timeout"
+                retryable = safe
+            except aiohttp.ClientError as exc:
                 failure = describe_error(exc)
                 retryable = safe
             else:
@@ -81,6 +85,10 @@ class Forwarder:
                 break
             await anyio.sleep(0.05 * (2**attempt))
             attempt += 1
+        if response is None and failure == "timeout":
+            raise UpstreamTimeout(
+                f"upstream {upstream.name!r} did not answer within {config.call_timeout:g}s"
+            )
         if response is None:
             raise UpstreamUnavailable(f"upstream {upstream.name!r} could not be reached: {failure}")
         try:
@@ -101,6 +109,8 @@ class Forwarder:
         response: aiohttp.ClientResponse,
     ) -> str:
         content_type = response.headers.get("content-type", "application/json")
+        if not content_type.startswith("text/event-stream"):
+            return await self._json_back(scope, receive, send, upstream, response, content_type)
         out_headers = [(b"content-type", content_type.encode())]
         if content_type.startswith("text/event-stream"):
             out_headers += [
@@ -164,8 +174,66 @@ class Forwarder:
                 await send({"type": "http.response.body", "body": event, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return outcome
+        if last_answer(tail) is None:
+            # The stream ended without the answer: the client must still get one.
+            logger.warning("upstream %s ended its stream without an answer", upstream.name)
+            answer = failure_message(
+                message["id"],
+                message["method"],
+                "upstream_error",
+                f"upstream {upstream.name!r} ended its answer without a result",
+                is_modern(scope),
+            )
+            event = f"event: message\ndata: {json.dumps(answer)}\n\n".encode()
+            await send({"type": "http.response.body", "body": event, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return "upstream_error"
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         return forwarded_outcome(tail, response.status)
+
+    async def _json_back(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        upstream: Upstream,
+        response: aiohttp.ClientResponse,
+        content_type: str,
+    ) -> str:
+        """A JSON answer is small and complete: checked to be JSON-RPC before it is passed on.
+
+        Raises:
+            UpstreamBroken: the body is not a JSON-RPC message, or was cut off.
+        """
+        try:
+            with anyio.fail_after(upstream.config.call_timeout):
+                body = await response.content.read(_MAX_JSON_ANSWER + 1)
+        except (aiohttp.ClientError, OSError) as exc:
+            raise UpstreamBroken(f"upstream {upstream.name!r} broke off its answer") from exc
+        except TimeoutError as exc:
+            raise UpstreamTimeout(
+                f"upstream {upstream.name!r} did not finish within {upstream.config.call_timeout:g}s"
+            ) from exc
+        try:
+            parsed = json.loads(body) if len(body) <= _MAX_JSON_ANSWER else None
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, dict) or parsed.get("jsonrpc") != "2.0":
+            logger.warning(
+                "upstream %s answered with something that is not JSON-RPC", upstream.name
+            )
+            raise UpstreamBroken(
+                f"upstream {upstream.name!r} answered with something that is not a JSON-RPC message"
+            )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status,
+                "headers": [(b"content-type", content_type.encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+        return forwarded_outcome(body, response.status)
 
 
 async def send_failure(
