@@ -65,7 +65,14 @@ from mcp_aggregator.wire import (
     safe_id,
 )
 from mcp_common.auth import PRINCIPAL_META_KEY, Forbidden, Principal
-from mcp_common.guard import challenge, principal_of, read_replayed_body, replay, send_json
+from mcp_common.guard import (
+    challenge,
+    header_value,
+    principal_of,
+    read_replayed_body,
+    replay,
+    send_json,
+)
 from mcp_common.limits import StreamLimits
 
 logger = logging.getLogger(__name__)
@@ -82,13 +89,6 @@ _FORWARDED = frozenset(
 def _without_session(scope: Scope) -> Scope:
     headers = [(k, v) for k, v in scope["headers"] if k != SESSION_HEADER]
     return {**scope, "headers": headers}
-
-
-def _session_id(scope: Scope) -> str | None:
-    for key, value in scope["headers"]:
-        if key == SESSION_HEADER:
-            return str(value.decode("latin-1"))
-    return None
 
 
 class McpFront:
@@ -119,7 +119,7 @@ class McpFront:
             return
         principal = principal_of(scope)
         method = scope["method"]
-        session_id = _session_id(scope)
+        session_id = header_value(scope, SESSION_HEADER)
         if session_id is not None and not belongs_to(session_id, principal):
             await send_json(
                 send, 404, {"error": "unknown_session", "error_description": _UNKNOWN_SESSION}
@@ -137,7 +137,7 @@ class McpFront:
         if method != "POST":
             await self._app(_without_session(scope), receive, send)
             return
-        content_type = _header(scope, b"content-type") or ""
+        content_type = header_value(scope, b"content-type") or ""
         if not content_type.lower().startswith("application/json"):
             await Response("Content-Type must be application/json", status_code=415)(
                 scope, receive, send
@@ -213,7 +213,7 @@ class McpFront:
             if not isinstance(params, dict):
                 raise InvalidParams(f"{method} needs params (an object)")
             kind, key, route, upstream = self._resolve(method, params, principal)
-            claimed = _header(scope, b"mcp-name")
+            claimed = header_value(scope, b"mcp-name")
             if claimed is not None and claimed != key:
                 raise InvalidRequest(
                     f"Mcp-Name header {claimed!r} does not match {key!r}", http_status=400
@@ -404,13 +404,6 @@ class McpFront:
             safe_id(message), error.jsonrpc_code, str(error), error.http_status
         )
         await response(scope, receive, send)
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
 
 
 def _trace_carrier(params: dict[str, Any], scope: Scope) -> dict[str, str]:

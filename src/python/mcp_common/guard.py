@@ -109,7 +109,8 @@ class HostPolicy:
         return origin is None or self._matches(origin, self.allowed_origins)
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+def header_value(scope: Scope, name: bytes) -> str | None:
+    """The value of request header `name` (lower-case bytes), or None."""
     for key, value in scope["headers"]:
         if key == name:
             return str(value.decode("latin-1"))
@@ -186,10 +187,10 @@ class RequestGuard:
         if _is_public(scope["path"]):
             await self._app(scope, receive, send)
             return
-        if not self._hosts.host_ok(_header(scope, b"host")):
+        if not self._hosts.host_ok(header_value(scope, b"host")):
             await send_json(send, 421, {"error": "invalid_host", "error_description": _HOST_HELP})
             return
-        if not self._hosts.origin_ok(_header(scope, b"origin")):
+        if not self._hosts.origin_ok(header_value(scope, b"origin")):
             await send_json(
                 send, 403, {"error": "invalid_origin", "error_description": _ORIGIN_HELP}
             )
@@ -205,7 +206,9 @@ class RequestGuard:
             )
             return
         try:
-            principal = await self._authenticator.authenticate(_header(scope, b"authorization"))
+            principal = await self._authenticator.authenticate(
+                header_value(scope, b"authorization")
+            )
         except AuthError as exc:
             await self._refuse(scope, send, exc)
             return
@@ -249,7 +252,7 @@ class RequestGuard:
 
     async def _read_body(self, scope: Scope, receive: Receive, send: Send) -> bytes | None:
         """The whole body, or None after answering 413 (or when the client went away)."""
-        declared = _header(scope, b"content-length")
+        declared = header_value(scope, b"content-length")
         too_large = {
             "error": "request_too_large",
             "error_description": f"the request body is over the limit of {self._max_body} bytes",
