@@ -111,12 +111,11 @@ class Forwarder:
         content_type = response.headers.get("content-type", "application/json")
         if not content_type.startswith("text/event-stream"):
             return await self._json_back(scope, receive, send, upstream, response, content_type)
-        out_headers = [(b"content-type", content_type.encode())]
-        if content_type.startswith("text/event-stream"):
-            out_headers += [
-                (b"cache-control", b"no-cache, no-transform"),
-                (b"x-accel-buffering", b"no"),
-            ]
+        out_headers = [
+            (b"content-type", content_type.encode()),
+            (b"cache-control", b"no-cache, no-transform"),
+            (b"x-accel-buffering", b"no"),
+        ]
         await send(
             {"type": "http.response.start", "status": response.status, "headers": out_headers}
         )
@@ -152,7 +151,6 @@ class Forwarder:
         if disconnected:
             # Closing our upstream request tells the upstream the caller went away.
             return "cancelled"
-        streaming = content_type.startswith("text/event-stream")
         if broken or (not finished and deadline.cancelled_caught):
             if broken:
                 logger.warning("upstream %s broke off its answer: %s", upstream.name, broken)
@@ -165,7 +163,7 @@ class Forwarder:
                     f"upstream {upstream.name!r} did not finish within "
                     f"{upstream.config.call_timeout:g}s"
                 )
-            if streaming and last_answer(tail) is None:
+            if last_answer(tail) is None:
                 # The stream is still open: end it with a JSON-RPC answer the client can read.
                 answer = failure_message(
                     message["id"], message["method"], code, text, is_modern(scope)
