@@ -68,6 +68,7 @@ from mcp_aggregator.stateful import SERVER_REQUEST_PREFIX, SessionRelay
 from mcp_aggregator.upstream import Upstream
 from mcp_aggregator.wire import (
     NAME_KEYS,
+    is_modern,
     jsonrpc_error,
     parse_message,
     renamed,
@@ -400,7 +401,8 @@ class McpFront:
         else:
             meta.pop(PRINCIPAL_META_KEY, None)
         params["_meta"] = meta
-        if upstream.session_based:
+        if upstream.session_based and not (upstream.modern and is_modern(scope)):
+            # A session-based upstream, unless client and upstream both speak 2026-07-28.
             request = {**message, "params": params}
             return await self._relay.forward(
                 scope, receive, send, request, upstream, principal, client

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -109,6 +110,9 @@ async def _all_pages(
     )
 
 
+LATEST_HANDSHAKE = HANDSHAKE_PROTOCOL_VERSIONS[-1]
+
+
 async def _refuse(*_args: Any) -> Any:
     raise MCPError(-32601, "the aggregator does not answer server requests while listing")
 
@@ -133,9 +137,9 @@ class Upstream:
         self.failing_since: float | None = None
         self.listen_supported: bool | None = None
         self.session_based: bool | None = None
-        """Whether the upstream hands out sessions (None until it has been listed)."""
-        self.protocol_version: str | None = None
-        """The protocol version the aggregator speaks with it, from its last listing."""
+        """Whether a 2025-11-25 `initialize` gets a session (None until it has been listed)."""
+        self.session_version: str = LATEST_HANDSHAKE
+        """The handshake version its sessions are opened in (what it agreed to)."""
         self._mode = "auto"
 
     @property
@@ -151,6 +155,11 @@ class Upstream:
     def session_mode(self) -> str:
         """`stateless`, or for a session-based upstream its configured `per-client`/`shared`."""
         return self.config.sessions if self.session_based else "stateless"
+
+    @property
+    def modern(self) -> bool:
+        """It speaks 2026-07-28 (found through `server/discover`), which has no sessions."""
+        return self._mode not in ("auto", "legacy")
 
     @property
     def connect_mode(self) -> str:
@@ -323,6 +332,42 @@ class Upstream:
         ):
             yield client
 
+    async def _handshake_session(self) -> str | None:
+        """Whether a 2025-11-25 `initialize` gets a session here: the version it agreed to if
+        so (the probe's session is ended at once), else None."""
+        request = {
+            "jsonrpc": "2.0",
+            "id": "mcp-aggregator-session-probe",
+            "method": "initialize",
+            "params": {
+                "protocolVersion": LATEST_HANDSHAKE,
+                "capabilities": {},
+                "clientInfo": {"name": "mcp-aggregator", "version": "probe"},
+            },
+        }
+        headers = {"accept": "application/json, text/event-stream"}
+        authorization = await self.authorization()
+        if authorization:
+            headers["authorization"] = authorization
+        async with self.http.post(self.config.url, json=request, headers=headers) as response:
+            body = await response.read()
+            session_id = response.headers.get("mcp-session-id")
+        if response.status != 200 or not session_id:
+            return None
+        headers["mcp-session-id"] = session_id
+        headers["mcp-protocol-version"] = LATEST_HANDSHAKE
+        with contextlib.suppress(aiohttp.ClientError):
+            async with self.http.delete(self.config.url, headers=headers) as ended:
+                await ended.read()
+        text = body.decode("utf-8", errors="replace")
+        for line in text.splitlines():
+            payload = line[5:].strip() if line.startswith("data:") else line.strip()
+            with contextlib.suppress(ValueError, TypeError, KeyError):
+                version = json.loads(payload)["result"]["protocolVersion"]
+                if isinstance(version, str):
+                    return version
+        return LATEST_HANDSHAKE
+
     async def _fetch_listing(self) -> UpstreamListing:
         sessions: list[str] = []
         async with self.client(sessions=sessions) as client:
@@ -330,10 +375,10 @@ class Upstream:
                 version = client.protocol_version
                 self._mode = "legacy" if version in HANDSHAKE_PROTOCOL_VERSIONS else version
             capabilities = client.server_capabilities
-            # Session-based: it answered `initialize` with an Mcp-Session-Id (a 2026-07-28 server,
-            # found through `server/discover`, has no sessions).
-            self.session_based = bool(sessions)
-            self.protocol_version = client.protocol_version
+            if self._mode == "legacy":
+                # Session-based: it answered `initialize` with an Mcp-Session-Id.
+                self.session_based = bool(sessions)
+                self.session_version = client.protocol_version
             name = self.name
             tools = await _all_pages(lambda c: client.list_tools(cursor=c), "tools", name)
             prompts: tuple[Any, ...] = ()
@@ -348,6 +393,11 @@ class Upstream:
                 templates = await _all_pages(
                     lambda c: client.list_resource_templates(cursor=c), "resource_templates", name
                 )
+        if self._mode != "legacy":
+            # 2026-07-28 has no sessions, but the same server may want one for 2025-11-25.
+            version = await self._handshake_session()
+            self.session_based = version is not None
+            self.session_version = version or LATEST_HANDSHAKE
         return UpstreamListing(
             prefix=self.config.tool_prefix,
             tools=tools,
