@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from everything.aggregated import aggregator_in_front
 from everything.everything import running_everything
 
 
@@ -20,4 +21,11 @@ def anyio_backend() -> str:
 async def everything_url(tmp_path: Path) -> AsyncIterator[str]:
     """A fresh server-everything process (its MCP URL), killed after the test."""
     async with running_everything(tmp_path / "everything") as url:
+        yield url
+
+
+@pytest.fixture
+async def aggregated_url(everything_url: str) -> AsyncIterator[str]:
+    """The aggregator's MCP URL, with server-everything as its per-client upstream."""
+    async with aggregator_in_front(everything_url) as url:
         yield url

@@ -9,6 +9,7 @@ tools only for a client that declared them at `initialize`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,6 +30,8 @@ LEGACY = "legacy"
 
 LLM_ANSWER = "The answer, from the test's own LLM, is 42."
 ELICITED = {"name": "Ada Lovelace", "check": True, "email": "ada@example.org", "integer": 7}
+
+CLIENT_CANCEL_REASON = "caller cancelled"  # what mcp.Client says when its caller gives up
 
 # Bounds on waits, generous for a loaded 2-core machine; nothing asserts how long a step took.
 WAIT = 30.0
@@ -197,11 +200,20 @@ async def long_call_cancelled(url: str, tap: WireTap) -> None:
         f"Long running operation completed. Duration: {kept_seconds} seconds, "
         f"Steps: {kept_seconds}."
     ), outcome["kept"]
-    cancellations = [
-        note
+    # The client's own notification (its reason) reached the server, naming the call.
+    reasons = [
+        note.get("params", {}).get("reason")
         for note in tap.requests("notifications/cancelled")
         if note.get("params", {}).get("requestId") == cancelled_id
     ]
-    assert len(cancellations) == 1, tap.requests("notifications/cancelled")
+    assert CLIENT_CANCEL_REASON in reasons, tap.requests("notifications/cancelled")
     assert tap.responses_to(cancelled_id) == [], tap.responses_to(cancelled_id)
     assert len(tap.responses_to(kept_id)) == 1
+
+
+def upstream_session(text: str, verb: str) -> str:
+    """The server's session id in toggle-subscriber-updates' answer
+    (`Started simulated ... for session X at ...` or `Stopped simulated ... for session X`)."""
+    match = re.match(rf"^{verb} simulated resource .* for session (?P<session>[0-9a-f-]+)\b", text)
+    assert match is not None, text
+    return match.group("session")

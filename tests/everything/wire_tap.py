@@ -53,11 +53,14 @@ def _sse_events(buffer: bytes) -> tuple[list[bytes], bytes]:
 @dataclass
 class WireTap:
     """The messages seen so far: `to_server` (requests and notifications the server received,
-    responses to its own requests) and `to_client` (everything the server sent)."""
+    responses to its own requests), `to_client` (everything the server sent) and the
+    `Mcp-Session-Id`s the server handed out. `upstream` may change between requests (a load
+    balancer moving a client to another replica)."""
 
     upstream: str
     to_server: list[dict[str, Any]] = field(default_factory=list)
     to_client: list[dict[str, Any]] = field(default_factory=list)
+    session_ids: list[str] = field(default_factory=list)
     changed: anyio.Event = field(default_factory=anyio.Event)
 
     def _seen(self, into: list[dict[str, Any]], messages: list[dict[str, Any]]) -> None:
@@ -97,6 +100,9 @@ class WireTap:
                 request.method, self.upstream, headers=headers, content=body
             )
             answer = await client.send(outgoing, stream=True)
+            issued = answer.headers.get("mcp-session-id")
+            if issued and issued not in self.session_ids:
+                self.session_ids.append(issued)
             is_sse = answer.headers.get("content-type", "").startswith("text/event-stream")
 
             async def stream() -> AsyncIterator[bytes]:
