@@ -103,7 +103,9 @@ async def _run_all(suite: ConformanceSuite, output: Path) -> tuple[dict[str, Sce
     return direct, aggregated, authenticated
 
 
-def _assert_no_loss(direct: dict[str, ScenarioResult], aggregated: dict[str, ScenarioResult]) -> None:
+def _assert_no_loss(
+    direct: dict[str, ScenarioResult], aggregated: dict[str, ScenarioResult]
+) -> None:
     table = _table(direct, aggregated)
     passing = {name for name, result in direct.items() if result.outcome is Outcome.PASS}
     lost = sorted(name for name in passing if aggregated[name].outcome is not Outcome.PASS)

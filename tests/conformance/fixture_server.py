@@ -36,7 +36,6 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import anyio
-
 from mcp import types
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
@@ -537,7 +536,9 @@ class Subscriptions:
             raise MCPError(code=types.INVALID_REQUEST, message="subscriptions need a session")
         return str(session_id)
 
-    async def subscribe(self, ctx: Context, params: types.SubscribeRequestParams) -> types.EmptyResult:
+    async def subscribe(
+        self, ctx: Context, params: types.SubscribeRequestParams
+    ) -> types.EmptyResult:
         uri = str(params.uri)
         if uri not in RESOURCES:
             raise MCPError(

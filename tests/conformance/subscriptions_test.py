@@ -76,4 +76,6 @@ async def test_a_subscriber_is_notified_of_an_update(through_aggregator: bool) -
 
         await subscriber.unsubscribe_resource(WATCHED)
         after = await bystander.call_tool(UPDATE_TOOL, {"uri": WATCHED})
-    assert after.content[0].text == f"updated {WATCHED}; notified 0 subscriber(s)", after
+    (text,) = after.content
+    assert isinstance(text, types.TextContent), after
+    assert text.text == f"updated {WATCHED}; notified 0 subscriber(s)", after

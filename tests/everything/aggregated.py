@@ -54,7 +54,8 @@ async def aggregator_in_front(
         UPSTREAM, address.hostname, address.port, path=address.path, sessions="per-client"
     )
     upstreams = parse_upstreams(envoy_bootstrap([cluster]))
-    keys = {"session_keys_file": str(session_keys_file)} if session_keys_file else {}
-    async with serve(build_app(AggregatorSettings(**keys), upstreams=upstreams)) as base:
+    keys = str(session_keys_file) if session_keys_file else None
+    settings = AggregatorSettings(session_keys_file=keys)
+    async with serve(build_app(settings, upstreams=upstreams)) as base:
         await wait_ready(base)
         yield f"{base}/mcp"

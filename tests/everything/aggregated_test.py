@@ -68,7 +68,8 @@ async def test_readiness_and_metrics_say_the_upstream_is_session_based(
         ready = await client.get(f"{base}/health/ready")
         metrics = await client.get(f"{base}/metrics")
     assert ready.status_code == 200, ready.text
-    assert UPSTREAM in ready.text and "session" in ready.text.lower(), ready.text
+    assert UPSTREAM in ready.text, ready.text
+    assert "session" in ready.text.lower(), ready.text
     lines = [
         line
         for line in metrics.text.splitlines()

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import anyio
 import httpx
+from anyio.abc import Process
 
 from mcp_testkit.npm import MANIFESTS, NODE, NpmError, ensure_packages
 
@@ -84,7 +85,7 @@ async def running_everything(log_dir: Path, *, startup_timeout: float = 60.0) ->
         "streamableHttp",
     ]
     with log.open("wb") as output:
-        process = subprocess.Popen(
+        process = await anyio.open_process(
             command,
             env={**os.environ, "PORT": "0"},
             stdin=subprocess.DEVNULL,
@@ -98,12 +99,14 @@ async def running_everything(log_dir: Path, *, startup_timeout: float = 60.0) ->
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
+        with anyio.CancelScope(shield=True), anyio.move_on_after(10):
+            await process.wait()
+        await process.aclose()
 
 
-async def _wait_until_answering(process: subprocess.Popen[bytes], log: Path, timeout: float) -> str:
+async def _wait_until_answering(process: Process, log: Path, timeout: float) -> str:
     with anyio.move_on_after(timeout):
-        while process.poll() is None:
+        while process.returncode is None:
             match = _LISTENING.search(log.read_text(errors="replace"))
             if match is not None:
                 url = f"http://127.0.0.1:{match.group('port')}/mcp"

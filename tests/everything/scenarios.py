@@ -29,7 +29,12 @@ LONG_RUNNING = "trigger-long-running-operation"
 LEGACY = "legacy"
 
 LLM_ANSWER = "The answer, from the test's own LLM, is 42."
-ELICITED = {"name": "Ada Lovelace", "check": True, "email": "ada@example.org", "integer": 7}
+ELICITED: dict[str, str | int | float | bool | list[str] | None] = {
+    "name": "Ada Lovelace",
+    "check": True,
+    "email": "ada@example.org",
+    "integer": 7,
+}
 
 CLIENT_CANCEL_REASON = "caller cancelled"  # what mcp.Client says when its caller gives up
 
@@ -90,7 +95,8 @@ async def sampling_answered(url: str) -> None:
             result = await client.call_tool(SAMPLING, {"prompt": "What is 6 times 7?"})
     assert len(asked) == 1, asked
     prompt = asked[0].messages[0].content
-    assert isinstance(prompt, types.TextContent) and "What is 6 times 7?" in prompt.text, prompt
+    assert isinstance(prompt, types.TextContent), prompt
+    assert "What is 6 times 7?" in prompt.text, prompt
     assert not result.is_error, result
     assert LLM_ANSWER in texts(result.content), texts(result.content)
 
@@ -115,7 +121,8 @@ async def elicitation_answered(url: str) -> None:
     assert not result.is_error, result
     answer = texts(result.content)
     assert "User provided the requested information" in answer, answer
-    assert "- Name: Ada Lovelace" in answer and "- Email: ada@example.org" in answer, answer
+    assert "- Name: Ada Lovelace" in answer, answer
+    assert "- Email: ada@example.org" in answer, answer
 
 
 async def subscription_notified(url: str) -> None:

@@ -134,4 +134,3 @@ async def wire_tap(upstream: str) -> AsyncIterator[tuple[str, WireTap]]:
     timeout = httpx.Timeout(30.0, read=None)
     async with httpx.AsyncClient(timeout=timeout) as client, serve(tap.app(client)) as base:
         yield f"{base}/mcp", tap
-

@@ -79,9 +79,10 @@ async def connect(url: str, token: str | None, mode: str, **options: Any) -> Asy
     `options` go to `mcp.Client` (callbacks such as `sampling_callback`, `message_handler`)."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     http = httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30.0, read=None))
-    async with http, Client(
-        streamable_http_client(url, http_client=http), mode=mode, **options
-    ) as client:
+    async with (
+        http,
+        Client(streamable_http_client(url, http_client=http), mode=mode, **options) as client,
+    ):
         yield client
 
 
