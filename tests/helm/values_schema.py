@@ -288,6 +288,7 @@ def aggregator_only() -> dict[str, Schema]:
             "listTimeout": string(DURATION),
             "retries": integer(0, 5),
             "tls": BOOLEAN,
+            "sessions": {"enum": ["per-client", "shared"]},
         },
         ["host", "port"],
     )
@@ -309,6 +310,12 @@ def aggregator_only() -> dict[str, Schema]:
             {
                 "readinessPolicy": {"enum": ["any", "all"]},
                 "reloadIntervalSeconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 300},
+            }
+        ),
+        "sessionKeys": obj(
+            {
+                "create": BOOLEAN,
+                "existingSecret": string("^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?)?$"),
             }
         ),
         "policy": obj(

@@ -59,7 +59,9 @@ def stateful_upstream() -> Any:
             [message], max_tokens=10, related_request_id=ctx.request_id
         )
         content = result.content
-        return f"the model said: {content.text if isinstance(content, types.TextContent) else content}"
+        return (
+            f"the model said: {content.text if isinstance(content, types.TextContent) else content}"
+        )
 
     return server.streamable_http_app(stateless_http=False, host="127.0.0.1")
 
@@ -97,7 +99,11 @@ async def _count(client: Client) -> int:
 
 async def _initialize(http: httpx.AsyncClient, url: str) -> dict[str, str]:
     """A 2025-11-25 session through raw HTTP; the headers that continue it."""
-    params = {"protocolVersion": LEGACY, "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
+    params = {
+        "protocolVersion": LEGACY,
+        "capabilities": {},
+        "clientInfo": {"name": "t", "version": "1"},
+    }
     response = await http.post(
         f"{url}/mcp",
         headers=HEADERS,
@@ -110,27 +116,34 @@ async def _initialize(http: httpx.AsyncClient, url: str) -> dict[str, str]:
         "mcp-protocol-version": LEGACY,
     }
     notified = await http.post(
-        f"{url}/mcp", headers=headers, json={"jsonrpc": "2.0", "method": "notifications/initialized"}
+        f"{url}/mcp",
+        headers=headers,
+        json={"jsonrpc": "2.0", "method": "notifications/initialized"},
     )
     assert notified.status_code == 202
     return headers
 
 
 async def _raw_count(http: httpx.AsyncClient, url: str, headers: dict[str, str]) -> httpx.Response:
-    body = {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "count", "arguments": {}}}
+    body = {
+        "jsonrpc": "2.0",
+        "id": 7,
+        "method": "tools/call",
+        "params": {"name": "count", "arguments": {}},
+    }
     return await http.post(f"{url}/mcp", headers=headers, json=body)
 
 
 def _answer(response: httpx.Response) -> dict[str, Any]:
     """The JSON-RPC answer in a JSON or SSE response."""
     if response.headers["content-type"].startswith("text/event-stream"):
-        messages = [
+        messages: list[dict[str, Any]] = [
             json.loads(line[5:]) for line in response.text.splitlines() if line.startswith("data:")
         ]
         answers = [m for m in messages if "result" in m or "error" in m]
         assert answers, response.text
         return answers[-1]
-    answer: dict[str, Any] = response.json()
+    answer: dict[str, Any] = dict(response.json())
     return answer
 
 
@@ -142,7 +155,9 @@ async def test_session_based_upstream_is_detected_and_reported() -> None:
     assert ready["checks"]["upstreams"]["detail"] == {
         "stateful": {"health": "up", "sessions": "per-client"}
     }
-    assert 'mcp_aggregator_upstream_sessions{sessions="per-client",upstream="stateful"} 1.0' in metrics
+    assert (
+        'mcp_aggregator_upstream_sessions{sessions="per-client",upstream="stateful"} 1.0' in metrics
+    )
 
 
 async def test_per_client_sessions_keep_each_clients_state_apart() -> None:
@@ -166,7 +181,9 @@ async def test_a_shared_session_is_shared_by_every_client_of_a_replica() -> None
 async def test_sampling_reaches_the_client_that_called_and_its_answer_the_upstream() -> None:
     asked: list[str] = []
 
-    async def sampling(ctx: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+    async def sampling(
+        ctx: Any, params: types.CreateMessageRequestParams
+    ) -> types.CreateMessageResult:
         content = params.messages[0].content
         asked.append(content.text if isinstance(content, types.TextContent) else "")
         return types.CreateMessageResult(
@@ -176,7 +193,8 @@ async def test_sampling_reaches_the_client_that_called_and_its_answer_the_upstre
     for sessions in ("per-client", "shared"):
         asked.clear()
         async with serve(stateful_upstream()) as upstream, aggregator(upstream, sessions) as url:
-            async with Client(f"{url}/mcp", mode="legacy", sampling_callback=sampling) as client:
+            callback: Any = sampling
+            async with Client(f"{url}/mcp", mode="legacy", sampling_callback=callback) as client:
                 result = await client.call_tool("ask", {"question": "the answer?"})
         assert not result.is_error, (sessions, result.content)
         assert isinstance(result.content[0], types.TextContent)
@@ -214,7 +232,11 @@ async def test_a_forged_answer_to_a_server_request_is_refused() -> None:
         httpx.AsyncClient(timeout=30) as http,
     ):
         headers = await _initialize(http, url)
-        for forged in ("mcpagg.", "mcpagg.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "mcpagg." + "x" * 5000):
+        for forged in (
+            "mcpagg.",
+            "mcpagg.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "mcpagg." + "x" * 5000,
+        ):
             response = await http.post(
                 f"{url}/mcp", headers=headers, json={"jsonrpc": "2.0", "id": forged, "result": {}}
             )

@@ -111,10 +111,15 @@ async def _all_pages(
 
 
 LATEST_HANDSHAKE = HANDSHAKE_PROTOCOL_VERSIONS[-1]
+RELAYED = frozenset({"sampling", "elicitation", "roots"})
+"""Client capabilities whose requests the aggregator relays to its 2025-11-25 clients."""
 
 
 async def _refuse(*_args: Any) -> Any:
     raise MCPError(-32601, "the aggregator does not answer server requests while listing")
+
+
+_REFUSE: Any = _refuse  # one callback for the SDK's three callback protocols
 
 
 class Upstream:
@@ -290,13 +295,18 @@ class Upstream:
 
     @contextlib.asynccontextmanager
     async def client(
-        self, *, streaming: bool = False, sessions: list[str] | None = None
+        self,
+        *,
+        streaming: bool = False,
+        sessions: list[str] | None = None,
+        capabilities: frozenset[str] = RELAYED,
     ) -> AsyncIterator[Client]:
         """An MCP client session for control-plane calls in the learned mode, as the aggregator.
 
         `streaming` (a `subscriptions/listen` stream) has no read timeout: the stream is idle
         until something changes, and must not be cut and reopened every few seconds.
-        `sessions` collects the session ids the upstream hands out.
+        `sessions` collects the session ids the upstream hands out; `capabilities` are the
+        client capabilities declared (by default every one the aggregator relays).
 
         Raises:
             UpstreamUnavailable: no token could be had for this upstream.
@@ -325,9 +335,9 @@ class Upstream:
                 # Declared so that servers which offer some tools only to clients able to answer
                 # (server-everything's sampling and elicitation tools) list them: the aggregator
                 # relays these requests to its 2025-11-25 clients. Never called while listing.
-                sampling_callback=_refuse,
-                elicitation_callback=_refuse,
-                list_roots_callback=_refuse,
+                sampling_callback=_REFUSE if "sampling" in capabilities else None,
+                elicitation_callback=_REFUSE if "elicitation" in capabilities else None,
+                list_roots_callback=_REFUSE if "roots" in capabilities else None,
             ) as client,
         ):
             yield client
@@ -393,15 +403,42 @@ class Upstream:
                 templates = await _all_pages(
                     lambda c: client.list_resource_templates(cursor=c), "resource_templates", name
                 )
+        needs: tuple[tuple[str, frozenset[str]], ...] = ()
+        if self._mode == "legacy" and self.session_based:
+            needs = await self._capability_needs({tool.name for tool in tools})
         if self._mode != "legacy":
             # 2026-07-28 has no sessions, but the same server may want one for 2025-11-25.
-            version = await self._handshake_session()
-            self.session_based = version is not None
-            self.session_version = version or LATEST_HANDSHAKE
+            handshake = await self._handshake_session()
+            self.session_based = handshake is not None
+            self.session_version = handshake or LATEST_HANDSHAKE
         return UpstreamListing(
             prefix=self.config.tool_prefix,
             tools=tools,
             prompts=prompts,
             resources=resources,
             resource_templates=templates,
+            tool_needs=needs,
         )
+
+    async def _capability_needs(self, names: set[str]) -> tuple[tuple[str, frozenset[str]], ...]:
+        """Tools a session-based server offers only to clients with some capability (it
+        registers them at `initialize`, as server-everything does with sampling): each
+        with the capabilities without which it is not listed. The aggregator lists such a
+        tool only to clients that declared them, so no client sees a tool it cannot call."""
+        base = await self._tool_names(frozenset())
+        gated = names - base
+        if not gated:
+            return ()
+        needs: dict[str, set[str]] = {name: set() for name in gated}
+        for capability in sorted(RELAYED):
+            without = await self._tool_names(RELAYED - {capability})
+            for name in gated - without:
+                needs[name].add(capability)
+        return tuple(
+            (name, frozenset(caps) if caps else RELAYED) for name, caps in sorted(needs.items())
+        )
+
+    async def _tool_names(self, capabilities: frozenset[str]) -> set[str]:
+        async with self.client(capabilities=capabilities) as client:
+            tools = await _all_pages(lambda c: client.list_tools(cursor=c), "tools", self.name)
+        return {tool.name for tool in tools}

@@ -27,7 +27,6 @@ import anyio
 
 from mcp_aggregator.errors import UpstreamBroken, UpstreamTimeout, UpstreamUnavailable
 from mcp_aggregator.upstream import Upstream, describe_error
-from mcp_aggregator.wire import SseEvents  # noqa: F401 - re-exported for the relay
 
 logger = logging.getLogger(__name__)
 
