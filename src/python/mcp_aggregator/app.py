@@ -20,8 +20,11 @@ from mcp_aggregator.policy import Policy, PolicyHolder, load_policy
 from mcp_aggregator.registry import RegistrySettings, UpstreamRegistry
 from mcp_aggregator.registry_file import WatchedFile, packaged_upstreams
 from mcp_aggregator.resource_metadata import ResourceUrls, resource_metadata_router
+from mcp_aggregator.sealing import load_sealer
 from mcp_aggregator.server import build_server
+from mcp_aggregator.sessions import SessionCodec
 from mcp_aggregator.settings import AggregatorSettings
+from mcp_aggregator.stateful import SessionRelay
 from mcp_common.guard import RequestGuard
 from mcp_common.health import ReadinessChecks
 from mcp_common.identity import ServiceIdentity
@@ -139,7 +142,18 @@ def build_app(
     # the per-request ASGI instrumentation (the front makes the span itself). The guard is
     # outermost, so every route, the front's included, passes through it.
     streams = StreamLimits(settings.max_streams, settings.max_streams_per_principal)
-    front = McpFront(app, registry, metrics, legacy, policy, streams, resource_metadata)
+    sealer = load_sealer(settings.session_keys_file, loopback=is_loopback(settings.host))
+    front = McpFront(
+        app,
+        registry,
+        metrics,
+        legacy,
+        policy,
+        streams,
+        SessionRelay(registry, sealer),
+        SessionCodec(sealer),
+        resource_metadata,
+    )
     return guard_app(
         front, settings, build_authenticator(settings), resource_metadata=resource_metadata
     )

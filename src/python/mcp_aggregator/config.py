@@ -22,6 +22,9 @@ clusters the aggregator routes to. The aggregator reads `static_resources.cluste
             retries: 1                    # for read-only/idempotent tools only; default 1
             scope: api://mcp-tickets/.default  # the aggregator calls with its own Entra token
                                           # for this scope (workload identity); default none
+            sessions: per-client          # for a session-based upstream: an upstream session
+                                          # per client session (default), or one `shared` by
+                                          # all clients of a replica; stateless ones need none
 
 A cluster with `transport_socket` (TLS) is reached over https. Only the first endpoint is used:
 in Kubernetes it is the Service, which balances over the pods.
@@ -59,6 +62,10 @@ class UpstreamConfig:
     tool_prefix: str = ""
     retries: int = 1
     scope: str | None = None
+    sessions: str = "per-client"
+
+
+SESSION_MODES = ("per-client", "shared")
 
 
 def _duration(value: Any, where: str) -> float:
@@ -90,7 +97,7 @@ def _cluster(raw: Any, index: int) -> UpstreamConfig:
     meta = raw.get("metadata", {}).get("filter_metadata", {}).get(METADATA_KEY, {}) or {}
     if not isinstance(meta, dict):
         raise ConfigError(f"{where}: metadata.filter_metadata.{METADATA_KEY} must be a mapping")
-    known = {"path", "tool_prefix", "call_timeout", "list_timeout", "retries", "scope"}
+    known = {"path", "tool_prefix", "call_timeout", "list_timeout", "retries", "scope", "sessions"}
     unknown = sorted(set(meta) - known)
     if unknown:
         raise ConfigError(
@@ -112,6 +119,12 @@ def _cluster(raw: Any, index: int) -> UpstreamConfig:
         raise ConfigError(
             f"{where}: scope {scope!r} must be one Entra scope, e.g. api://<app-id>/.default"
         )
+    sessions = meta.get("sessions", "per-client")
+    if sessions not in SESSION_MODES:
+        raise ConfigError(
+            f"{where}: sessions {sessions!r} must be one of {', '.join(SESSION_MODES)} "
+            "(per-client: an upstream session per client session; shared: one per replica)"
+        )
     scheme = "https" if raw.get("transport_socket") else "http"
     url_host = f"[{host}]" if ":" in host else host
     return UpstreamConfig(
@@ -123,6 +136,7 @@ def _cluster(raw: Any, index: int) -> UpstreamConfig:
         tool_prefix=prefix,
         retries=retries,
         scope=scope,
+        sessions=sessions,
     )
 
 

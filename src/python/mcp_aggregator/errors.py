@@ -4,9 +4,11 @@
     ├── RequestRejected             the request is malformed: a JSON-RPC error
     │   ├── ParseError              -32700  the body is not JSON (or nested too deeply)
     │   ├── InvalidRequest          -32600  not a JSON-RPC request of a shape MCP allows
-    │   └── InvalidParams           -32602  params missing or of the wrong type
-    │       └── UnknownTarget               no tool, prompt or resource of that name
+    │   ├── InvalidParams           -32602  params missing or of the wrong type
+    │   │   └── UnknownTarget               no tool, prompt or resource of that name
+    │   └── NotSupported            -32601  a method the target's upstream cannot serve
     ├── AccessDenied                HTTP 403 `insufficient_scope`: the token may not call it
+    ├── SessionGone                 HTTP 404: the client's upstream session ended; initialize
     ├── ToolResultError             answered as a tool result with isError and a code
     │   ├── ToolQuarantined         `tool_quarantined`: its definition does not match its pin
     │   └── UpstreamFailure         the owner could not answer
@@ -58,6 +60,18 @@ class InvalidParams(RequestRejected):
 
 class UnknownTarget(InvalidParams):
     outcome = "unknown"
+
+
+class NotSupported(RequestRejected):
+    jsonrpc_code = -32601
+    outcome = "unsupported"
+
+
+class SessionGone(AggregatorError):
+    """A session-based upstream ended the session opened for this client: the client must
+    initialize again (HTTP 404, as for an unknown session)."""
+
+    outcome = "session_gone"
 
 
 class AccessDenied(AggregatorError):

@@ -20,6 +20,12 @@ size limit. Then, for each request:
    `logging/setLevel`) goes to the SDK's stateless server, whose handlers serve the merged
    catalog filtered by the same policy. The answer to `initialize` carries a session id.
 
+Session-based upstreams (`stateful`): routed requests to them go through `SessionRelay`
+instead of the fast path, in the upstream session the client's session id names; a client's
+answer to a server-to-client request (an id starting `mcpagg.`) and its `notifications/cancelled`
+go to the upstream session they belong to; its GET stream also relays what its per-client
+upstream sessions send.
+
 Failures are `errors.AggregatorError`s, each turned into its answer in one place (`_answer`).
 """
 
@@ -42,7 +48,9 @@ from mcp_aggregator.errors import (
     AggregatorError,
     InvalidParams,
     InvalidRequest,
+    NotSupported,
     RequestRejected,
+    SessionGone,
     ToolQuarantined,
     ToolResultError,
     UnknownTarget,
@@ -55,7 +63,8 @@ from mcp_aggregator.pins import Mismatch
 from mcp_aggregator.policy import Kind, PolicyHolder
 from mcp_aggregator.registry import Unavailable, UpstreamRegistry
 from mcp_aggregator.sessions import HEADER as SESSION_HEADER
-from mcp_aggregator.sessions import belongs_to, new_session_id
+from mcp_aggregator.sessions import ClientSession, SessionCodec
+from mcp_aggregator.stateful import SERVER_REQUEST_PREFIX, SessionRelay
 from mcp_aggregator.upstream import Upstream
 from mcp_aggregator.wire import (
     NAME_KEYS,
@@ -78,7 +87,19 @@ from mcp_common.limits import StreamLimits
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
-ROUTED_METHODS = frozenset({"tools/call", "prompts/get", "resources/read", "completion/complete"})
+ROUTED_METHODS = frozenset(
+    {
+        "tools/call",
+        "prompts/get",
+        "resources/read",
+        "resources/subscribe",
+        "resources/unsubscribe",
+        "completion/complete",
+    }
+)
+_RESOURCE_METHODS = ("resources/read", "resources/subscribe", "resources/unsubscribe")
+# Client notifications its upstream sessions must hear.
+_RELAYED_NOTIFICATIONS = ("notifications/cancelled", "notifications/roots/list_changed")
 # Request headers passed to the upstream; everything else (the client's Authorization,
 # cookies, the session id) stays at the aggregator.
 _FORWARDED = frozenset(
@@ -102,6 +123,8 @@ class McpFront:
         notifier: LegacyNotifier,
         policy: PolicyHolder,
         streams: StreamLimits,
+        relay: SessionRelay,
+        codec: SessionCodec,
         resource_metadata: Callable[[Scope], str] | None = None,
     ) -> None:
         self._app = app
@@ -112,6 +135,8 @@ class McpFront:
         self._policy = policy
         self._resource_metadata = resource_metadata
         self._forwarder = Forwarder(registry)
+        self._relay = relay
+        self._codec = codec
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].rstrip("/") != "/mcp":
@@ -120,18 +145,23 @@ class McpFront:
         principal = principal_of(scope)
         method = scope["method"]
         session_id = header_value(scope, SESSION_HEADER)
-        if session_id is not None and not belongs_to(session_id, principal):
-            await send_json(
-                send, 404, {"error": "unknown_session", "error_description": _UNKNOWN_SESSION}
-            )
-            return
-        if method in ("GET", "DELETE") and session_id is not None:
+        client: ClientSession | None = None
+        if session_id is not None:
+            client = self._codec.open(session_id, principal)
+            if client is None:
+                await send_json(
+                    send, 404, {"error": "unknown_session", "error_description": _UNKNOWN_SESSION}
+                )
+                return
+        if method in ("GET", "DELETE") and client is not None:
             if method == "DELETE":
-                # Nothing is stored for a session, so ending one is always done.
+                # Nothing is stored for a session; its per-client upstream sessions end.
+                await self._relay.end(client)
                 await Response(status_code=204)(scope, receive, send)
             else:
+                feeds = self._relay.feeds(client, principal)
                 await self._bounded_stream(
-                    principal, send, lambda: self._notifier.stream(scope, receive, send)
+                    principal, send, lambda: self._notifier.stream(scope, receive, send, feeds)
                 )
             return
         if method != "POST":
@@ -150,14 +180,29 @@ class McpFront:
         except RequestRejected as exc:
             await self._reject(scope, receive, send, None, exc)
             return
-        if isinstance(message, dict) and message.get("method") in ROUTED_METHODS:
-            if "id" in message:
-                await self._routed(scope, receive, send, message, principal)
-                return
-        inner_send = send
         method_name = message.get("method") if isinstance(message, dict) else None
+        if method_name in ROUTED_METHODS and "id" in message:
+            await self._routed(scope, receive, send, message, principal, client)
+            return
+        if method_name is None and _is_relayed_answer(message):
+            status = await self._relay.deliver_answer(message, principal)
+            if status == 202:
+                await Response(status_code=202)(scope, receive, send)
+            else:
+                await send_json(send, status, {"error": "unknown_request", "error_description": _UNKNOWN_REQUEST})
+            return
+        if method_name in _RELAYED_NOTIFICATIONS:
+            await self._relay.broadcast(message, client)
+        inner_send = send
         if method_name == "initialize":
-            inner_send = self._with_session_id(send, principal)
+            upstream_sessions = (
+                await self._relay.open_for_client(message.get("params"))
+                if self._relay.session_based()
+                else {}
+            )
+            inner_send = self._with_session_id(
+                send, self._codec.issue(principal, upstream_sessions)
+            )
         inner_scope, inner_receive = _without_session(scope), replay(body, receive)
         if method_name == "subscriptions/listen":
             await self._bounded_stream(
@@ -185,9 +230,7 @@ class McpFront:
             self._streams.release(principal.key)
 
     @staticmethod
-    def _with_session_id(send: Send, principal: Principal) -> Send:
-        session_id = new_session_id(principal)
-
+    def _with_session_id(send: Send, session_id: str) -> Send:
         async def wrapped(message: Message) -> None:
             if message["type"] == "http.response.start" and message["status"] == 200:
                 headers = [*message.get("headers", []), (SESSION_HEADER, session_id.encode())]
@@ -205,6 +248,7 @@ class McpFront:
         send: Send,
         message: dict[str, Any],
         principal: Principal,
+        client: ClientSession | None,
     ) -> None:
         method: str = message["method"]
         params = message.get("params")
@@ -229,8 +273,10 @@ class McpFront:
         ):
             try:
                 self._authorize(principal, kind, key)
+                if method in ("resources/subscribe", "resources/unsubscribe"):
+                    _check_subscribable(upstream, key, client)
                 outcome = await self._forward(
-                    scope, receive, send, message, params, principal, key, route, upstream
+                    scope, receive, send, message, params, principal, route, upstream, client
                 )
             except AggregatorError as exc:
                 await self._answer(scope, receive, send, message, exc)
@@ -250,10 +296,10 @@ class McpFront:
         if method == "completion/complete":
             return self._resolve_completion(params)
         catalog = self._registry.catalog
-        if method == "resources/read":
+        if method in _RESOURCE_METHODS:
             uri = params.get("uri")
             if not isinstance(uri, str):
-                raise InvalidParams("resources/read needs params.uri (a string)")
+                raise InvalidParams(f"{method} needs params.uri (a string)")
             route = route_resource(catalog, uri)
             upstream = self._registry.route(route)
             if route is None or upstream is None:
@@ -338,9 +384,9 @@ class McpFront:
         message: dict[str, Any],
         params: dict[str, Any],
         principal: Principal,
-        key: str,
         route: Route,
         upstream: Upstream,
+        client: ClientSession | None,
     ) -> str:
         method = message["method"]
         params = renamed(method, params, route.upstream_name)
@@ -354,6 +400,11 @@ class McpFront:
         else:
             meta.pop(PRINCIPAL_META_KEY, None)
         params["_meta"] = meta
+        if upstream.session_based:
+            request = {**message, "params": params}
+            return await self._relay.forward(
+                scope, receive, send, request, upstream, principal, client
+            )
         outgoing = {
             k.decode("latin-1"): v.decode("latin-1")
             for k, v in scope["headers"]
@@ -388,6 +439,13 @@ class McpFront:
                 "error": {"code": -32003, "message": str(error)},
             }
             await send_json(send, 403, body, [(b"www-authenticate", header.encode())])
+        elif isinstance(error, SessionGone):
+            body = {
+                "jsonrpc": "2.0",
+                "id": safe_id(message),
+                "error": {"code": -32001, "message": str(error)},
+            }
+            await send_json(send, 404, body)
         elif isinstance(error, ToolResultError):
             await send_failure(scope, receive, send, message, error)
         elif isinstance(error, RequestRejected):
@@ -422,7 +480,36 @@ def _trace_carrier(params: dict[str, Any], scope: Scope) -> dict[str, str]:
     }
 
 
+def _is_relayed_answer(message: Any) -> bool:
+    """A client's answer to a server-to-client request the aggregator relayed."""
+    return (
+        isinstance(message, dict)
+        and isinstance(message.get("id"), str)
+        and message["id"].startswith(SERVER_REQUEST_PREFIX)
+        and ("result" in message or "error" in message)
+    )
+
+
+def _check_subscribable(upstream: Upstream, uri: str, client: ClientSession | None) -> None:
+    """Raises: NotSupported, when updates of `uri` could not reach this client."""
+    if upstream.session_mode != "per-client":
+        raise NotSupported(
+            f"resources/subscribe: {uri!r} belongs to upstream {upstream.name!r}, which "
+            f"is {upstream.session_mode}; updates reach a client only from an upstream session "
+            "of its own (a session-based upstream with `sessions: per-client`)"
+        )
+    if client is None:
+        raise NotSupported(
+            "resources/subscribe needs a 2025-11-25 session (initialize, then subscribe with "
+            "its Mcp-Session-Id); 2026-07-28 clients use subscriptions/listen"
+        )
+
+
 _SINGULAR = {"tools": "tool", "prompts": "prompt", "resources": "resource"}
+_UNKNOWN_REQUEST = (
+    "this answers no request the aggregator relayed to this caller (or its upstream session "
+    "has ended)"
+)
 _UNKNOWN_SESSION = (
     "no session with this id exists for this caller; initialize a new one "
     "(session ids are bound to the principal they were issued to)"

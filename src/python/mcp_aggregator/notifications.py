@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
@@ -77,8 +78,18 @@ class LegacyNotifier:
             except (anyio.BrokenResourceError, anyio.ClosedResourceError):
                 self._streams.discard(stream)
 
-    async def stream(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Serve one GET stream until the client goes away."""
+    async def stream(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        feeds: Sequence[Callable[[Callable[[bytes], Awaitable[None]]], Awaitable[None]]] = (),
+    ) -> None:
+        """Serve one GET stream until the client goes away.
+
+        Each of `feeds` runs beside it and puts SSE events of its own into the stream (what
+        the client's upstream sessions send, see `stateful.SessionRelay.feeds`).
+        """
         sender, receiver = anyio.create_memory_object_stream[bytes](max_buffer_size=64)
         self._streams.add(sender)
         await send(
@@ -110,10 +121,20 @@ class LegacyNotifier:
                     return
                 await send({"type": "http.response.body", "body": event, "more_body": True})
 
+        async def run_feed(
+            feed: Callable[[Callable[[bytes], Awaitable[None]]], Awaitable[None]],
+        ) -> None:
+            try:
+                await feed(sender.send)
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                pass  # the stream was ended (a slow client): the feed ends with it
+
         try:
             async with anyio.create_task_group() as group:
                 group.start_soon(watch_disconnect, group)
                 group.start_soon(relay, group)
+                for feed in feeds:
+                    group.start_soon(run_feed, feed)
         except OSError:
             pass  # the client closed the connection mid-write
         finally:

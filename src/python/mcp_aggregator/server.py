@@ -1,6 +1,7 @@
 """The aggregator's own MCP server: the merged lists, and subscriptions to their changes.
 
-Routed requests (`tools/call`, `prompts/get`, `resources/read`, `completion/complete`) never
+Routed requests (`tools/call`, `prompts/get`, `resources/read`, `resources/subscribe` and
+`unsubscribe`, `completion/complete`) never
 reach these handlers: `front.McpFront` forwards them. The handlers below for those methods
 answer only requests the front cannot route, i.e. JSON-RPC batches, which the current protocol
 versions do not allow; registering them declares the capabilities (`completions` included).
@@ -98,6 +99,10 @@ def build_server(
             on_list_resources=list_resources,
             on_list_resource_templates=list_templates,
             on_read_resource=unroutable,
+            # Routed to the owner by the front (session-based upstreams with per-client
+            # sessions); registered so the capability `resources.subscribe` is declared.
+            on_subscribe_resource=unroutable,
+            on_unsubscribe_resource=unroutable,
             on_completion=unroutable,
             on_set_logging_level=set_logging_level,
             on_subscriptions_listen=ListenHandler(bus),

@@ -1,36 +1,71 @@
-"""Legacy (2025-11-25) session ids that no replica stores, bound to the principal they were issued to.
+"""Client-facing (2025-11-25) session ids that no replica stores, bound to their principal.
 
-A 2025-11-25 client learns of list changes only over a GET stream, which needs a session id.
-The answer to `initialize` carries `<nonce>.<binding>`, where the binding is a SHA-256 of the
-nonce and the principal's key (tenant, object id, app). Any replica can check that a presented
-id belongs to the caller presenting it, with nothing shared between replicas; another principal
-presenting it gets 404, as if the session did not exist.
+A 2025-11-25 client gets a session id in the answer to `initialize` and presents it on every
+request. Two forms, both checkable by any replica with nothing shared between replicas:
 
-No secret is needed: the id grants nothing but a stream of this replica's list-changed
-notifications, so the binding only has to stop one principal from using another's id, and a
-caller can only ever mint ids bound to itself.
+- `<nonce>.<binding>` when the client needs no upstream session (every upstream stateless):
+  the binding is a SHA-256 of the nonce and the principal's key (tenant, object id, app). No
+  secret is needed: the id grants nothing but a stream of list-changed notifications, so the
+  binding only has to stop one principal from using another's id.
+- `s1.<sealed>` when session-based upstreams are configured: the nonce and the upstream session
+  ids the aggregator opened for this client (`{upstream: upstream session id}`), sealed with
+  the replicas' keyring for the principal's key (`sealing`). Any replica opens it and continues
+  the client's upstream sessions; a client can neither read nor alter it.
+
+Another principal presenting either form gets 404, as if the session did not exist.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
+from mcp_aggregator.sealing import Sealer
 from mcp_common.auth import Principal
 
 HEADER = b"mcp-session-id"
+_SEALED = "s1."
 
 
-def new_session_id(principal: Principal) -> str:
-    nonce = secrets.token_hex(16)
-    return f"{nonce}.{_binding(nonce, principal)}"
+@dataclass(frozen=True)
+class ClientSession:
+    """What a client's session id carries."""
+
+    nonce: str
+    upstreams: Mapping[str, str] = field(default_factory=dict)
+    """Upstream name -> the upstream session id opened for (or shared with) this client."""
 
 
-def belongs_to(session_id: str, principal: Principal) -> bool:
-    nonce, dot, binding = session_id.partition(".")
-    if not dot or len(nonce) != 32 or len(binding) != 32:
-        return False
-    return secrets.compare_digest(binding, _binding(nonce, principal))
+class SessionCodec:
+    """Issues and opens client session ids (see the module docstring)."""
+
+    def __init__(self, sealer: Sealer) -> None:
+        self._sealer = sealer
+
+    def issue(self, principal: Principal, upstreams: Mapping[str, str] | None = None) -> str:
+        nonce = secrets.token_hex(16)
+        if not upstreams:
+            return f"{nonce}.{_binding(nonce, principal)}"
+        return _SEALED + self._sealer.seal({"n": nonce, "u": dict(upstreams)}, principal.key)
+
+    def open(self, session_id: str, principal: Principal) -> ClientSession | None:
+        """The session `session_id` names, if it was issued to `principal`; else None."""
+        if session_id.startswith(_SEALED):
+            value = self._sealer.open(session_id[len(_SEALED) :], principal.key)
+            if not isinstance(value, dict) or not isinstance(value.get("n"), str):
+                return None
+            upstreams = value.get("u")
+            if not isinstance(upstreams, dict):
+                return None
+            return ClientSession(value["n"], {str(k): str(v) for k, v in upstreams.items()})
+        nonce, dot, binding = session_id.partition(".")
+        if not dot or len(nonce) != 32 or len(binding) != 32:
+            return None
+        if not secrets.compare_digest(binding, _binding(nonce, principal)):
+            return None
+        return ClientSession(nonce)
 
 
 def _binding(nonce: str, principal: Principal) -> str:

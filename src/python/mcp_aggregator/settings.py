@@ -71,3 +71,10 @@ class AggregatorSettings(ServiceSettings):
         description="Scopes named in the protected-resource metadata, as a client asks Entra for "
         "them (api://<app>/mcp.access). Unset: the policy's scopes under the App ID URI audience.",
     )
+    session_keys_file: str | None = Field(
+        default=None,
+        description="Keys sealing client session ids and server-to-client request ids for "
+        "session-based upstreams: one base64url 32-byte key per line, the first seals, all "
+        "open (rotation: add the new key first, drop the old after a day). Every replica needs "
+        "the same file. Unset: a random key per process (one replica only).",
+    )

@@ -109,6 +109,10 @@ async def _all_pages(
     )
 
 
+async def _refuse(*_args: Any) -> Any:
+    raise MCPError(-32601, "the aggregator does not answer server requests while listing")
+
+
 class Upstream:
     """An upstream MCP server as the aggregator sees it. Create, `probe()`, and `aclose()`."""
 
@@ -128,6 +132,10 @@ class Upstream:
         self.last_error: str | None = None
         self.failing_since: float | None = None
         self.listen_supported: bool | None = None
+        self.session_based: bool | None = None
+        """Whether the upstream hands out sessions (None until it has been listed)."""
+        self.protocol_version: str | None = None
+        """The protocol version the aggregator speaks with it, from its last listing."""
         self._mode = "auto"
 
     @property
@@ -138,6 +146,11 @@ class Upstream:
     def available(self) -> bool:
         """Listed and routed: healthy, or within the grace period of a failure."""
         return self.health in (Health.UP, Health.SUSPECT) and self.listing is not None
+
+    @property
+    def session_mode(self) -> str:
+        """`stateless`, or for a session-based upstream its configured `per-client`/`shared`."""
+        return self.config.sessions if self.session_based else "stateless"
 
     @property
     def connect_mode(self) -> str:
@@ -267,11 +280,14 @@ class Upstream:
         return was_available != self.available
 
     @contextlib.asynccontextmanager
-    async def client(self, *, streaming: bool = False) -> AsyncIterator[Client]:
+    async def client(
+        self, *, streaming: bool = False, sessions: list[str] | None = None
+    ) -> AsyncIterator[Client]:
         """An MCP client session for control-plane calls in the learned mode, as the aggregator.
 
         `streaming` (a `subscriptions/listen` stream) has no read timeout: the stream is idle
         until something changes, and must not be cut and reopened every few seconds.
+        `sessions` collects the session ids the upstream hands out.
 
         Raises:
             UpstreamUnavailable: no token could be had for this upstream.
@@ -279,9 +295,17 @@ class Upstream:
         timeout = None if streaming else self.config.list_timeout
         authorization = await self.authorization()
         headers = {"Authorization": authorization} if authorization else {}
+
+        async def note_session(response: httpx2.Response) -> None:
+            session_id = response.headers.get("mcp-session-id")
+            if session_id and sessions is not None:
+                sessions.append(session_id)
+
         # Waiting for answers is bounded per request by the session (read_timeout_seconds).
         http = httpx2.AsyncClient(
-            headers=headers, timeout=httpx2.Timeout(self.config.connect_timeout, read=None)
+            headers=headers,
+            timeout=httpx2.Timeout(self.config.connect_timeout, read=None),
+            event_hooks={"response": [note_session]},
         )
         async with (
             http,
@@ -289,16 +313,27 @@ class Upstream:
                 streamable_http_client(self.config.url, http_client=http),
                 mode=self._mode,
                 read_timeout_seconds=timeout,
+                # Declared so that servers which offer some tools only to clients able to answer
+                # (server-everything's sampling and elicitation tools) list them: the aggregator
+                # relays these requests to its 2025-11-25 clients. Never called while listing.
+                sampling_callback=_refuse,
+                elicitation_callback=_refuse,
+                list_roots_callback=_refuse,
             ) as client,
         ):
             yield client
 
     async def _fetch_listing(self) -> UpstreamListing:
-        async with self.client() as client:
+        sessions: list[str] = []
+        async with self.client(sessions=sessions) as client:
             if self._mode == "auto":
                 version = client.protocol_version
                 self._mode = "legacy" if version in HANDSHAKE_PROTOCOL_VERSIONS else version
             capabilities = client.server_capabilities
+            # Session-based: it answered `initialize` with an Mcp-Session-Id (a 2026-07-28 server,
+            # found through `server/discover`, has no sessions).
+            self.session_based = bool(sessions)
+            self.protocol_version = client.protocol_version
             name = self.name
             tools = await _all_pages(lambda c: client.list_tools(cursor=c), "tools", name)
             prompts: tuple[Any, ...] = ()

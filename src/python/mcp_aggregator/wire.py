@@ -18,7 +18,13 @@ INVALID_REQUEST = -32600
 INTERNAL_ERROR = -32603
 # The params key naming each routed method's target, which the `Mcp-Name` header mirrors. A
 # completion names its target inside `params.ref` and carries no `Mcp-Name`.
-NAME_KEYS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+NAME_KEYS = {
+    "tools/call": "name",
+    "prompts/get": "name",
+    "resources/read": "uri",
+    "resources/subscribe": "uri",
+    "resources/unsubscribe": "uri",
+}
 
 
 MAX_DEPTH = 64
