@@ -5,6 +5,10 @@ the fixture as its only upstream, and through the aggregator with authentication
 tokens from a local issuer; the suite cannot send a token, so `token_relay` adds one).
 Whatever the fixture passes by itself, the aggregator must pass too, with or without
 authentication: putting the aggregator in front must not cost a client any conformance.
+
+Then twice more against the fixture's session-based mode (stateful Streamable HTTP, the way
+most third-party servers run): directly, where the scenarios that need a session pass too, and
+through the aggregator with the fixture as a per-client upstream, which must pass them all.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from conformance.fixture_server import build_app as build_fixture_app
 from conformance.suite import ConformanceSuite, Outcome, ScenarioResult, ensure_suite
 from conformance.token_relay import TokenRelay
 from mcp_aggregator.app import build_app
-from mcp_aggregator.config import UpstreamConfig
+from mcp_aggregator.config import UpstreamConfig, envoy_bootstrap, envoy_cluster, parse_upstreams
 from mcp_aggregator.settings import AggregatorSettings
 from mcp_testkit.fake_entra import fake_entra
 from mcp_testkit.identity import LocalIdentity
@@ -31,6 +35,16 @@ pytestmark = pytest.mark.anyio
 # need server-to-client requests or resource subscriptions, and the two SSE-resumability ones
 # that only warn. Fewer would mean the fixture (or the suite's install) broke.
 MIN_DIRECT_PASSES = 24
+# The scenarios that need a session: server-to-client requests on the call's stream, and
+# resource subscriptions. The session-based fixture must pass them directly.
+SESSION_SCENARIOS = (
+    "tools-call-sampling",
+    "tools-call-elicitation",
+    "elicitation-sep1034-defaults",
+    "elicitation-sep1330-enums",
+    "resources-subscribe",
+    "resources-unsubscribe",
+)
 
 
 @pytest.fixture
@@ -89,6 +103,41 @@ async def _run_all(suite: ConformanceSuite, output: Path) -> tuple[dict[str, Sce
     return direct, aggregated, authenticated
 
 
+def _assert_no_loss(
+    direct: dict[str, ScenarioResult], aggregated: dict[str, ScenarioResult]
+) -> None:
+    table = _table(direct, aggregated)
+    passing = {name for name, result in direct.items() if result.outcome is Outcome.PASS}
+    lost = sorted(name for name in passing if aggregated[name].outcome is not Outcome.PASS)
+    assert not lost, f"scenarios that pass directly but not through the aggregator: {lost}\n{table}"
+    # Nor may the aggregator turn a warning into a failure.
+    worse = sorted(name for name in direct if aggregated[name].outcome < direct[name].outcome)
+    assert not worse, f"scenarios worse through the aggregator: {worse}\n{table}"
+
+
+async def test_aggregator_passes_every_scenario_the_session_based_fixture_passes(
+    tmp_path: Path,
+) -> None:
+    suite = await ensure_suite()
+    async with serve(build_fixture_app(sessions=True)) as fixture_url:
+        direct = await suite.run_server_scenarios(f"{fixture_url}/mcp", tmp_path / "direct")
+        port = int(fixture_url.rsplit(":", 1)[1])
+        cluster = envoy_cluster("fixture", "127.0.0.1", port, sessions="per-client")
+        upstreams = parse_upstreams(envoy_bootstrap([cluster]))
+        async with serve(build_app(AggregatorSettings(), upstreams=upstreams)) as aggregator_url:
+            await _wait_ready(aggregator_url)
+            aggregated = await suite.run_server_scenarios(
+                f"{aggregator_url}/mcp", tmp_path / "aggregated"
+            )
+    table = _table(direct, aggregated)
+    print(table)  # shown with -rP or on failure: the whole comparison
+    not_passing = [name for name in SESSION_SCENARIOS if direct[name].outcome is not Outcome.PASS]
+    assert not not_passing, f"the session-based fixture fails {not_passing} directly:\n{table}"
+    passing = {name for name, result in direct.items() if result.outcome is Outcome.PASS}
+    assert len(passing) >= MIN_DIRECT_PASSES + len(SESSION_SCENARIOS), table
+    _assert_no_loss(direct, aggregated)
+
+
 async def test_aggregator_passes_every_scenario_the_fixture_passes(tmp_path: Path) -> None:
     suite = await ensure_suite()
     direct, aggregated, authenticated = await _run_all(suite, tmp_path)
@@ -103,8 +152,4 @@ async def test_aggregator_passes_every_scenario_the_fixture_passes(tmp_path: Pat
 
     passing = {name for name, result in direct.items() if result.outcome is Outcome.PASS}
     assert len(passing) >= MIN_DIRECT_PASSES, f"the fixture passes too little by itself:\n{table}"
-    lost = sorted(name for name in passing if aggregated[name].outcome is not Outcome.PASS)
-    assert not lost, f"scenarios that pass directly but not through the aggregator: {lost}\n{table}"
-    # Nor may the aggregator turn a warning into a failure.
-    worse = sorted(name for name in direct if aggregated[name].outcome < direct[name].outcome)
-    assert not worse, f"scenarios worse through the aggregator: {worse}\n{table}"
+    _assert_no_loss(direct, aggregated)

@@ -4,8 +4,8 @@
 resources of agreed names (`test_simple_text`, `test://static-text`, ...); the names, arguments
 and results below follow the scenario descriptions of version 0.1.16 (`list --server`).
 
-It is served like every server of this platform: stateless Streamable HTTP. What needs a
-session therefore cannot work, by design, and the suite reports it:
+By default it is served like every server of this platform: stateless Streamable HTTP. What
+needs a session therefore cannot work, by design, and the suite reports it:
 - server-to-client requests (sampling, elicitation): the tools try, and return a tool error
   naming the missing back-channel;
 - `resources/subscribe`: not implemented, because a stateless server has no stream to deliver
@@ -13,6 +13,12 @@ session therefore cannot work, by design, and the suite reports it:
   would mislead a client;
 - `logging/setLevel` is accepted, but a level cannot outlive its request: log messages that
   ride a tool call's own response stream are sent at every level (the handshake-era default).
+
+`build_app(sessions=True)` serves it the way most third-party servers are served: stateful
+Streamable HTTP, a session per `initialize` (`Mcp-Session-Id`). Then sampling and elicitation
+reach the client on the tool call's stream, `resources/subscribe` and `unsubscribe` are
+implemented, and the extra tool `test_update_resource` changes a resource: every session
+subscribed to it gets `notifications/resources/updated` on its GET stream.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import zlib
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
+import anyio
 from mcp import types
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
@@ -314,27 +321,6 @@ TOOLS: dict[str, tuple[str, dict[str, Any], ToolHandler]] = {
 }
 
 
-async def _list_tools(
-    ctx: Context, params: types.PaginatedRequestParams | None
-) -> types.ListToolsResult:
-    return types.ListToolsResult(
-        tools=[
-            types.Tool(name=name, description=description, input_schema=schema)
-            for name, (description, schema, _) in TOOLS.items()
-        ]
-    )
-
-
-async def _call_tool(ctx: Context, params: types.CallToolRequestParams) -> types.CallToolResult:
-    entry = TOOLS.get(params.name)
-    if entry is None:
-        raise MCPError(
-            code=types.INVALID_PARAMS,
-            message=f"unknown tool {params.name!r}; known: {sorted(TOOLS)}",
-        )
-    return await entry[2](ctx, params.arguments or {})
-
-
 # -- resources --------------------------------------------------------------------------------
 
 RESOURCES: dict[
@@ -528,14 +514,110 @@ async def _set_level(ctx: Context, params: types.SetLevelRequestParams) -> types
     return types.EmptyResult()
 
 
-def build_server() -> Server[Any]:
-    """The conformance fixture server (low-level SDK server, handlers above)."""
-    with _deprecated_ok():  # on_set_logging_level
+# -- subscriptions (session-based mode) --------------------------------------------------------
+
+UPDATE_TOOL = "test_update_resource"
+
+
+class Subscriptions:
+    """Which client sessions subscribed to which resource URIs (session-based mode only: a
+    stateless server has no stream to notify on)."""
+
+    def __init__(self) -> None:
+        # uri -> client session id -> that session (a handle on its standalone stream).
+        self._by_uri: dict[str, dict[str, Any]] = {}
+
+    @staticmethod
+    def _session_id(ctx: Context) -> str:
+        # ctx.session is built per request; the transport's session id is what stays.
+        request = ctx.request
+        session_id = request.headers.get("mcp-session-id") if request is not None else None
+        if not session_id:
+            raise MCPError(code=types.INVALID_REQUEST, message="subscriptions need a session")
+        return str(session_id)
+
+    async def subscribe(
+        self, ctx: Context, params: types.SubscribeRequestParams
+    ) -> types.EmptyResult:
+        uri = str(params.uri)
+        if uri not in RESOURCES:
+            raise MCPError(
+                code=types.INVALID_PARAMS,
+                message=f"cannot subscribe to unknown resource {uri!r}; known: {sorted(RESOURCES)}",
+            )
+        self._by_uri.setdefault(uri, {})[self._session_id(ctx)] = ctx.session
+        return types.EmptyResult()
+
+    async def unsubscribe(
+        self, ctx: Context, params: types.UnsubscribeRequestParams
+    ) -> types.EmptyResult:
+        self._by_uri.get(str(params.uri), {}).pop(self._session_id(ctx), None)
+        return types.EmptyResult()
+
+    async def update(self, ctx: Context, args: dict[str, Any]) -> types.CallToolResult:
+        """The `test_update_resource` tool: notify every subscriber of `uri` (not on this
+        call's stream: each subscriber's own GET stream)."""
+        uri = str(args.get("uri", ""))
+        if uri not in RESOURCES:
+            return _text(f"unknown resource {uri!r}; known: {sorted(RESOURCES)}", error=True)
+        notified = 0
+        for session_id, session in list(self._by_uri.get(uri, {}).items()):
+            try:
+                await session.send_resource_updated(uri)
+            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                self._by_uri[uri].pop(session_id, None)  # that client went away
+                continue
+            notified += 1
+        return _text(f"updated {uri}; notified {notified} subscriber(s)")
+
+
+def _update_tool_entry(subscriptions: Subscriptions) -> tuple[str, dict[str, Any], ToolHandler]:
+    schema = {
+        "type": "object",
+        "properties": {"uri": {"type": "string", "description": "The resource that changed"}},
+        "required": ["uri"],
+    }
+    return ("Changes a resource: its subscribers are notified", schema, subscriptions.update)
+
+
+def build_server(*, sessions: bool = False) -> Server[Any]:
+    """The conformance fixture server (low-level SDK server, handlers above); with `sessions`,
+    resource subscriptions and the `test_update_resource` tool too."""
+    tools = dict(TOOLS)
+    subscribing: dict[str, Any] = {}
+    if sessions:
+        subscriptions = Subscriptions()
+        tools[UPDATE_TOOL] = _update_tool_entry(subscriptions)
+        subscribing = {
+            "on_subscribe_resource": subscriptions.subscribe,
+            "on_unsubscribe_resource": subscriptions.unsubscribe,
+        }
+
+    async def list_tools(
+        ctx: Context, params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        return types.ListToolsResult(
+            tools=[
+                types.Tool(name=name, description=description, input_schema=schema)
+                for name, (description, schema, _) in tools.items()
+            ]
+        )
+
+    async def call_tool(ctx: Context, params: types.CallToolRequestParams) -> types.CallToolResult:
+        entry = tools.get(params.name)
+        if entry is None:
+            raise MCPError(
+                code=types.INVALID_PARAMS,
+                message=f"unknown tool {params.name!r}; known: {sorted(tools)}",
+            )
+        return await entry[2](ctx, params.arguments or {})
+
+    with _deprecated_ok():  # on_set_logging_level, resources/subscribe
         return Server(
             "mcp-conformance-fixture",
             version="1.0.0",
-            on_list_tools=_list_tools,
-            on_call_tool=_call_tool,
+            on_list_tools=list_tools,
+            on_call_tool=call_tool,
             on_list_resources=_list_resources,
             on_list_resource_templates=_list_templates,
             on_read_resource=_read_resource,
@@ -543,16 +625,18 @@ def build_server() -> Server[Any]:
             on_get_prompt=_get_prompt,
             on_completion=_complete,
             on_set_logging_level=_set_level,
+            **subscribing,
         )
 
 
-def build_app() -> Starlette:
-    """The fixture as an ASGI app: stateless Streamable HTTP at `/mcp`, localhost only."""
+def build_app(*, sessions: bool = False) -> Starlette:
+    """The fixture as an ASGI app at `/mcp`, localhost only: stateless Streamable HTTP, or with
+    `sessions` stateful (a session per `initialize`)."""
     security = TransportSecuritySettings(
         enable_dns_rebinding_protection=True,
         allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*"],
         allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
     )
-    return build_server().streamable_http_app(
-        streamable_http_path="/mcp", stateless_http=True, transport_security=security
+    return build_server(sessions=sessions).streamable_http_app(
+        streamable_http_path="/mcp", stateless_http=not sessions, transport_security=security
     )

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
+import httpx
 import pytest
 import yaml
 from cryptography.hazmat.primitives.asymmetric import rsa
 from mcp import types
 
-from edge.harness import Edge, Exchange
+from edge.harness import Edge, Exchange, free_port, run_envoy
 from edge.probe import PROBE_TOOLS
 from mcp_aggregator.config import envoy_cluster
 from mcp_testkit.identity import AGGREGATOR_API
@@ -185,6 +186,72 @@ async def test_a_2025_client_hears_list_changed_while_its_requests_land_on_eithe
     assert accepted_by == {"a", "b"}, f"one replica's session id, accepted by both: {served}"
     assert streams, "the client opened its GET stream for notifications"
     assert set(served[1 + len(calls) :]) <= {"a", "b"}
+
+
+async def test_the_local_rate_limit_answers_429_once_the_bucket_is_empty(edge: Edge) -> None:
+    """A second Envoy over the same replicas whose bucket holds 3 tokens and refills once an
+    hour: requests pass while tokens last, then Envoy itself answers 429 (counted, not timed).
+
+    Async like its neighbours, so that it runs in file order, before a replica is killed
+    (pytest groups the tests of the parametrized anyio backend); its blocking work runs in a
+    thread."""
+    await anyio.to_thread.run_sync(_drain_a_small_bucket, edge)
+
+
+def _drain_a_small_bucket(edge: Edge) -> None:
+    bucket = 3
+    log = edge.root / "limited-access.log"
+    limited = {
+        **edge.values,
+        "port": free_port(),
+        "healthPort": free_port(),
+        "adminPort": free_port(),
+        "accessLogPath": str(log),
+        "rateLimit": {"maxTokens": bucket, "tokensPerFill": 1, "fillInterval": "3600s"},
+    }
+    base = f"https://localhost:{limited['port']}"
+    responses: list[httpx.Response] = []
+    with (
+        run_envoy(edge.root, limited, "limited"),
+        httpx.Client(verify=edge.ca, timeout=30) as http,
+    ):
+        for _ in range(bucket + 10):
+            # Needs no token, and is routed to a replica: a success is the aggregator's answer.
+            responses.append(http.get(f"{base}/.well-known/oauth-protected-resource/mcp"))
+            if responses[-1].status_code == 429:
+                break
+        # A valid MCP request is refused too: the limit runs before the token check.
+        mcp = http.post(
+            f"{base}/mcp",
+            json=TOOLS_LIST,
+            headers={**MCP_HEADERS, "Authorization": f"Bearer {edge.token}"},
+        )
+        stats = http.get(
+            f"http://127.0.0.1:{limited['adminPort']}/stats",
+            params={"filter": "edge_rate_limit.http_local_rate_limit.rate_limited"},
+        ).text
+    statuses = [r.status_code for r in responses]
+    assert statuses == [200] * bucket + [429], statuses
+    assert responses[0].json()["resource"] == edge.url, "the successes came from a replica"
+    refused = responses[-1]
+    assert refused.headers["retry-after"] == "3600"
+    assert refused.headers["content-type"] == "application/json"
+    assert refused.json() == {
+        "error": "local_rate_limited",
+        "error_description": "local_rate_limited",
+        "request_id": refused.headers["x-request-id"],
+    }
+    assert mcp.status_code == 429
+    assert mcp.json()["error"] == "local_rate_limited"
+    assert "www-authenticate" not in mcp.headers
+    assert "edge_rate_limit.http_local_rate_limit.rate_limited: 2" in stats
+    # Envoy's own log: the successes reached a replica, the refusals none.
+    ids = [r.headers["x-request-id"] for r in (*responses, mcp)]
+    entries = edge.log_entries(want=set(ids), log=log)
+    served = [edge.replica_of(entries[i]["upstream_host"]) for i in ids]
+    assert set(served[:bucket]) <= {"a", "b"}
+    assert None not in served[:bucket]
+    assert served[bucket:] == [None, None]
 
 
 @dataclass

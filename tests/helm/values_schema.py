@@ -288,6 +288,7 @@ def aggregator_only() -> dict[str, Schema]:
             "listTimeout": string(DURATION),
             "retries": integer(0, 5),
             "tls": BOOLEAN,
+            "sessions": {"enum": ["per-client", "shared"]},
         },
         ["host", "port"],
     )
@@ -309,6 +310,12 @@ def aggregator_only() -> dict[str, Schema]:
             {
                 "readinessPolicy": {"enum": ["any", "all"]},
                 "reloadIntervalSeconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 300},
+            }
+        ),
+        "sessionKeys": obj(
+            {
+                "create": BOOLEAN,
+                "existingSecret": string("^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?)?$"),
             }
         ),
         "policy": obj(
@@ -366,6 +373,101 @@ def client() -> dict[str, Schema]:
     }
 
 
+def edge() -> dict[str, Schema]:
+    """mcp-edge: `envoy` takes mcp_edge's own value names (src/python/mcp_edge/values.py)."""
+    probe = obj(
+        {
+            "initialDelaySeconds": integer(0, 600),
+            "periodSeconds": integer(1, 300),
+            "timeoutSeconds": integer(1, 60),
+            "failureThreshold": integer(1, 100),
+            "successThreshold": integer(1, 1),
+        }
+    )
+    server_values = server(domain=False)
+    envoy = obj(
+        {
+            "tenantId": string(GUID_OR_EMPTY),
+            "audiences": strings(),
+            "resourceUrl": string("^(https://[^\\s/]+/[^\\s]*)?$"),
+            "authorityHost": string("^https://[^\\s/]+/?$"),
+            "v1IssuerHost": string("^https://[^\\s/]+/?$"),
+            "authorityCaFile": string("^/"),
+            "jwksCacheDuration": string(DURATION),
+            "port": integer(1024, 65535),
+            "healthPort": integer(1024, 65535),
+            "adminPort": integer(1024, 65535),
+            "streamIdleTimeout": string(DURATION),
+            "requestHeadersTimeout": string(DURATION),
+            "healthCheckInterval": string(DURATION),
+            "maxConnections": integer(1, 1000000),
+            "rateLimit": obj(
+                {
+                    "maxTokens": integer(1, 1000000),
+                    "tokensPerFill": integer(1, 1000000),
+                    # Envoy refuses a fill interval under 50 ms.
+                    "fillInterval": string("^([1-9][0-9]*(\\.[0-9]+)?|0\\.(0[5-9]|[1-9])[0-9]*)s$"),
+                }
+            ),
+        }
+    )
+    peer: Schema = {"type": "object", "minProperties": 1}
+    return {
+        **names(),
+        "envoy": envoy,
+        "concurrency": integer(1, 64),
+        "logLevel": {"enum": ["trace", "debug", "info", "warning", "error", "critical", "off"]},
+        "aggregator": obj(
+            {
+                "service": string(DNS_LABEL),
+                "namespace": string("^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)?$"),
+                "port": integer(1, 65535),
+                "podLabels": {**STRING_MAP, "minProperties": 1},
+            }
+        ),
+        "tls": obj({"secretName": string("^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?)?$")}),
+        "service": obj(
+            {
+                "type": {"enum": ["ClusterIP", "LoadBalancer"]},
+                "port": integer(1, 65535),
+                "annotations": STRING_MAP,
+                "externalTrafficPolicy": {"enum": ["Local", "Cluster"]},
+                "loadBalancerSourceRanges": {
+                    "type": "array",
+                    "items": string("^[0-9a-fA-F.:]+/[0-9]{1,3}$"),
+                },
+            },
+            ["port"],
+        ),
+        "networkPolicy": obj(
+            {
+                "enabled": BOOLEAN,
+                "ingressFrom": {"type": "array", "items": peer},
+                "authorityCidrs": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": obj(
+                        {"cidr": string("^[0-9a-fA-F.:]+/[0-9]{1,3}$"), "except": strings()},
+                        ["cidr"],
+                    ),
+                },
+                "dnsPodLabels": {**STRING_MAP, "minProperties": 1},
+            }
+        ),
+        "serviceAccount": service_account(),
+        "replicaCount": server_values["replicaCount"],
+        "autoscaling": server_values["autoscaling"],
+        "podDisruptionBudget": server_values["podDisruptionBudget"],
+        "topologySpread": server_values["topologySpread"],
+        "resources": resources(),
+        **security(),
+        "probes": obj({"startup": probe, "liveness": probe, "readiness": probe}),
+        "preStopSleepSeconds": integer(0, 120),
+        "terminationGracePeriodSeconds": integer(0, 3600),
+        **{k: v for k, v in pod_placement().items() if k != "extraEnv"},
+    }
+
+
 def chart_schema(title: str, properties: dict[str, Schema]) -> Schema:
     return {
         "$schema": "http://json-schema.org/draft-07/schema#",
@@ -385,6 +487,7 @@ def schemas() -> dict[str, Schema]:
     built = {name: chart_schema(name, server(domain=True)) for name in DOMAINS}
     built["mcp-aggregator"] = chart_schema("mcp-aggregator", server(domain=False))
     built["mcp-client"] = chart_schema("mcp-client", client())
+    built["mcp-edge"] = chart_schema("mcp-edge", edge())
     return built
 
 

@@ -125,6 +125,7 @@ def build_app(
 
     checks = ReadinessChecks()
     checks.add("upstreams", registry.check_ready)
+    checks.describe("upstreams", registry.describe)
     routers = [metrics.router()]
     resource_metadata = None
     if settings.auth == "entra":

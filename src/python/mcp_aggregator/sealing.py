@@ -120,7 +120,9 @@ class Sealer:
         if key is None or len(raw) < _KEY_ID + _NONCE + 16:
             return None
         try:
-            plain = key.decrypt(raw[_KEY_ID : _KEY_ID + _NONCE], raw[_KEY_ID + _NONCE :], context.encode())
+            plain = key.decrypt(
+                raw[_KEY_ID : _KEY_ID + _NONCE], raw[_KEY_ID + _NONCE :], context.encode()
+            )
         except InvalidTag:
             return None
         try:

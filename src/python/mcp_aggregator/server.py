@@ -20,6 +20,7 @@ from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp_aggregator import VERSION
 from mcp_aggregator.policy import Kind, PolicyHolder
 from mcp_aggregator.registry import UpstreamRegistry
+from mcp_aggregator.sessions import CLIENT_CAPABILITIES
 from mcp_common import errors
 from mcp_common.caller import caller_of
 
@@ -44,10 +45,22 @@ def build_server(
         principal = caller_of(ctx)
         return [i for i in items if current.allows(principal, kind, str(getattr(i, key)))]
 
+    def callable_by(ctx: Any, tools: Any) -> list[Any]:
+        """Leave out tools offered only to clients with capabilities this one lacks."""
+        scope = getattr(getattr(ctx, "request", None), "scope", None)
+        declared = (
+            scope.get(CLIENT_CAPABILITIES, frozenset()) if isinstance(scope, dict) else frozenset()
+        )
+        routes = registry.catalog.tool_routes
+        return [
+            tool for tool in tools if tool.name not in routes or routes[tool.name].needs <= declared
+        ]
+
     async def list_tools(
         ctx: Any, params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
-        return types.ListToolsResult(tools=visible(ctx, "tools", registry.catalog.tools, "name"))
+        tools = callable_by(ctx, visible(ctx, "tools", registry.catalog.tools, "name"))
+        return types.ListToolsResult(tools=tools)
 
     async def list_prompts(
         ctx: Any, params: types.PaginatedRequestParams | None

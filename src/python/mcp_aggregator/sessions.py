@@ -26,6 +26,9 @@ from mcp_aggregator.sealing import Sealer
 from mcp_common.auth import Principal
 
 HEADER = b"mcp-session-id"
+CLIENT_CAPABILITIES = "mcp_aggregator.client_capabilities"
+"""Request-scope key: the capabilities (of those the aggregator relays) the client's session
+declared; the lists leave out tools offered only to clients with others."""
 _SEALED = "s1."
 
 
@@ -36,6 +39,8 @@ class ClientSession:
     nonce: str
     upstreams: Mapping[str, str] = field(default_factory=dict)
     """Upstream name -> the upstream session id opened for (or shared with) this client."""
+    capabilities: frozenset[str] = frozenset()
+    """What the client declared at `initialize` of the requests the aggregator relays."""
 
 
 class SessionCodec:
@@ -44,11 +49,17 @@ class SessionCodec:
     def __init__(self, sealer: Sealer) -> None:
         self._sealer = sealer
 
-    def issue(self, principal: Principal, upstreams: Mapping[str, str] | None = None) -> str:
+    def issue(
+        self,
+        principal: Principal,
+        upstreams: Mapping[str, str] | None = None,
+        capabilities: frozenset[str] = frozenset(),
+    ) -> str:
         nonce = secrets.token_hex(16)
         if not upstreams:
             return f"{nonce}.{_binding(nonce, principal)}"
-        return _SEALED + self._sealer.seal({"n": nonce, "u": dict(upstreams)}, principal.key)
+        value = {"n": nonce, "u": dict(upstreams), "c": sorted(capabilities)}
+        return _SEALED + self._sealer.seal(value, principal.key)
 
     def open(self, session_id: str, principal: Principal) -> ClientSession | None:
         """The session `session_id` names, if it was issued to `principal`; else None."""
@@ -59,7 +70,14 @@ class SessionCodec:
             upstreams = value.get("u")
             if not isinstance(upstreams, dict):
                 return None
-            return ClientSession(value["n"], {str(k): str(v) for k, v in upstreams.items()})
+            declared = value.get("c")
+            if not isinstance(declared, list):
+                declared = []
+            return ClientSession(
+                value["n"],
+                {str(k): str(v) for k, v in upstreams.items()},
+                frozenset(str(c) for c in declared),
+            )
         nonce, dot, binding = session_id.partition(".")
         if not dot or len(nonce) != 32 or len(binding) != 32:
             return None

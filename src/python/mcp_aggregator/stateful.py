@@ -44,8 +44,8 @@ from mcp_aggregator.registry import UpstreamRegistry
 from mcp_aggregator.sealing import Sealer
 from mcp_aggregator.sessions import ClientSession
 from mcp_aggregator.upstream import Upstream, describe_error
-from mcp_aggregator.upstream_sessions import SessionExpired, SseEvents, UpstreamSessions
-from mcp_aggregator.wire import failure_message, is_modern
+from mcp_aggregator.upstream_sessions import SessionExpired, UpstreamSessions
+from mcp_aggregator.wire import SseEvents, failure_message, is_modern
 from mcp_common.auth import Principal
 
 logger = logging.getLogger(__name__)
@@ -96,8 +96,12 @@ class SessionRelay:
         request (per-client) or the replica's shared one.
         """
         params = params if isinstance(params, dict) else {}
-        capabilities = params.get("capabilities") if isinstance(params.get("capabilities"), dict) else None
-        client_info = params.get("clientInfo") if isinstance(params.get("clientInfo"), dict) else None
+        capabilities = (
+            params.get("capabilities") if isinstance(params.get("capabilities"), dict) else None
+        )
+        client_info = (
+            params.get("clientInfo") if isinstance(params.get("clientInfo"), dict) else None
+        )
         opened: dict[str, str] = {}
 
         async def open_one(upstream: Upstream) -> None:
@@ -174,8 +178,15 @@ class SessionRelay:
                 response = await sessions.post(session_id, payload)
             try:
                 return await self._relay_answer(
-                    scope, receive, send, request, upstream, session_id, upstream_id,
-                    principal, response,
+                    scope,
+                    receive,
+                    send,
+                    request,
+                    upstream,
+                    session_id,
+                    upstream_id,
+                    principal,
+                    response,
                 )
             finally:
                 response.release()
@@ -202,11 +213,11 @@ class SessionRelay:
             if not isinstance(message, dict):
                 return None
             if message.get("id") == upstream_id and ("result" in message or "error" in message):
-                message = {**message, "id": client_id}
-                result = message.get("result")
+                reply: dict[str, Any] = {**message, "id": client_id}
+                result = reply.get("result")
                 if modern and isinstance(result, dict):
-                    message["result"] = {"resultType": "complete", **result}
-                return message
+                    reply["result"] = {"resultType": "complete", **result}
+                return reply
             return self._outbound(message, upstream, session_id, principal)
 
         content_type = response.headers.get("content-type", "")
@@ -214,7 +225,7 @@ class SessionRelay:
             try:
                 with anyio.fail_after(upstream.config.call_timeout):
                     body = await response.content.read(_MAX_JSON_ANSWER + 1)
-                answer = back(json.loads(body)) if len(body) <= _MAX_JSON_ANSWER else None
+                reply = back(json.loads(body)) if len(body) <= _MAX_JSON_ANSWER else None
             except TimeoutError as exc:
                 raise UpstreamTimeout(
                     f"upstream {upstream.name!r} did not finish within "
@@ -222,12 +233,12 @@ class SessionRelay:
                 ) from exc
             except (aiohttp.ClientError, OSError, ValueError) as exc:
                 raise UpstreamBroken(f"upstream {upstream.name!r} broke off its answer") from exc
-            if answer is None or answer.get("id") != client_id:
+            if reply is None or reply.get("id") != client_id:
                 raise UpstreamBroken(
                     f"upstream {upstream.name!r} answered with something that is not the answer"
                 )
-            await _send_json(send, response.status, answer)
-            return _outcome(answer)
+            await _send_json(send, response.status, reply)
+            return _outcome(reply)
 
         await send(
             {
@@ -257,7 +268,11 @@ class SessionRelay:
                         if message is None:
                             continue
                         await send(
-                            {"type": "http.response.body", "body": sse_event(message), "more_body": True}
+                            {
+                                "type": "http.response.body",
+                                "body": sse_event(message),
+                                "more_body": True,
+                            }
                         )
                         if message.get("id") == client_id and "method" not in message:
                             answer = message
@@ -291,7 +306,9 @@ class SessionRelay:
                 if broken:
                     logger.warning("upstream %s broke off its answer: %s", upstream.name, broken)
             failure = failure_message(client_id, request["method"], code, text, modern)
-            await send({"type": "http.response.body", "body": sse_event(failure), "more_body": True})
+            await send(
+                {"type": "http.response.body", "body": sse_event(failure), "more_body": True}
+            )
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         else:
             outcome = "cancelled"
@@ -345,7 +362,9 @@ class SessionRelay:
         if upstream is None or not upstream.session_based:
             return 404
         try:
-            status = await self.sessions(upstream).notify(str(opened["s"]), {**message, "id": opened["i"]})
+            status = await self.sessions(upstream).notify(
+                str(opened["s"]), {**message, "id": opened["i"]}
+            )
         except SessionExpired:
             return 404
         except (UpstreamFailure, TimeoutError) as exc:
@@ -353,9 +372,7 @@ class SessionRelay:
             return 502
         return 202 if status < 300 else 404
 
-    async def broadcast(
-        self, message: dict[str, Any], client: ClientSession | None
-    ) -> None:
+    async def broadcast(self, message: dict[str, Any], client: ClientSession | None) -> None:
         """A client notification for its upstream sessions: `notifications/cancelled` (with
         the request id as the upstreams know it) and `notifications/roots/list_changed`."""
         if client is None:
@@ -366,7 +383,10 @@ class SessionRelay:
                 return
             message = {
                 **message,
-                "params": {**params, "requestId": upstream_request_id(client.nonce, params["requestId"])},
+                "params": {
+                    **params,
+                    "requestId": upstream_request_id(client.nonce, params["requestId"]),
+                },
             }
         targets = self._owned(client)
         for upstream in self.session_based():

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -109,8 +110,16 @@ async def _all_pages(
     )
 
 
+LATEST_HANDSHAKE = HANDSHAKE_PROTOCOL_VERSIONS[-1]
+RELAYED = frozenset({"sampling", "elicitation", "roots"})
+"""Client capabilities whose requests the aggregator relays to its 2025-11-25 clients."""
+
+
 async def _refuse(*_args: Any) -> Any:
     raise MCPError(-32601, "the aggregator does not answer server requests while listing")
+
+
+_REFUSE: Any = _refuse  # one callback for the SDK's three callback protocols
 
 
 class Upstream:
@@ -133,9 +142,9 @@ class Upstream:
         self.failing_since: float | None = None
         self.listen_supported: bool | None = None
         self.session_based: bool | None = None
-        """Whether the upstream hands out sessions (None until it has been listed)."""
-        self.protocol_version: str | None = None
-        """The protocol version the aggregator speaks with it, from its last listing."""
+        """Whether a 2025-11-25 `initialize` gets a session (None until it has been listed)."""
+        self.session_version: str = LATEST_HANDSHAKE
+        """The handshake version its sessions are opened in (what it agreed to)."""
         self._mode = "auto"
 
     @property
@@ -151,6 +160,11 @@ class Upstream:
     def session_mode(self) -> str:
         """`stateless`, or for a session-based upstream its configured `per-client`/`shared`."""
         return self.config.sessions if self.session_based else "stateless"
+
+    @property
+    def modern(self) -> bool:
+        """It speaks 2026-07-28 (found through `server/discover`), which has no sessions."""
+        return self._mode not in ("auto", "legacy")
 
     @property
     def connect_mode(self) -> str:
@@ -281,13 +295,18 @@ class Upstream:
 
     @contextlib.asynccontextmanager
     async def client(
-        self, *, streaming: bool = False, sessions: list[str] | None = None
+        self,
+        *,
+        streaming: bool = False,
+        sessions: list[str] | None = None,
+        capabilities: frozenset[str] = RELAYED,
     ) -> AsyncIterator[Client]:
         """An MCP client session for control-plane calls in the learned mode, as the aggregator.
 
         `streaming` (a `subscriptions/listen` stream) has no read timeout: the stream is idle
         until something changes, and must not be cut and reopened every few seconds.
-        `sessions` collects the session ids the upstream hands out.
+        `sessions` collects the session ids the upstream hands out; `capabilities` are the
+        client capabilities declared (by default every one the aggregator relays).
 
         Raises:
             UpstreamUnavailable: no token could be had for this upstream.
@@ -316,12 +335,48 @@ class Upstream:
                 # Declared so that servers which offer some tools only to clients able to answer
                 # (server-everything's sampling and elicitation tools) list them: the aggregator
                 # relays these requests to its 2025-11-25 clients. Never called while listing.
-                sampling_callback=_refuse,
-                elicitation_callback=_refuse,
-                list_roots_callback=_refuse,
+                sampling_callback=_REFUSE if "sampling" in capabilities else None,
+                elicitation_callback=_REFUSE if "elicitation" in capabilities else None,
+                list_roots_callback=_REFUSE if "roots" in capabilities else None,
             ) as client,
         ):
             yield client
+
+    async def _handshake_session(self) -> str | None:
+        """Whether a 2025-11-25 `initialize` gets a session here: the version it agreed to if
+        so (the probe's session is ended at once), else None."""
+        request = {
+            "jsonrpc": "2.0",
+            "id": "mcp-aggregator-session-probe",
+            "method": "initialize",
+            "params": {
+                "protocolVersion": LATEST_HANDSHAKE,
+                "capabilities": {},
+                "clientInfo": {"name": "mcp-aggregator", "version": "probe"},
+            },
+        }
+        headers = {"accept": "application/json, text/event-stream"}
+        authorization = await self.authorization()
+        if authorization:
+            headers["authorization"] = authorization
+        async with self.http.post(self.config.url, json=request, headers=headers) as response:
+            body = await response.read()
+            session_id = response.headers.get("mcp-session-id")
+        if response.status != 200 or not session_id:
+            return None
+        headers["mcp-session-id"] = session_id
+        headers["mcp-protocol-version"] = LATEST_HANDSHAKE
+        with contextlib.suppress(aiohttp.ClientError):
+            async with self.http.delete(self.config.url, headers=headers) as ended:
+                await ended.read()
+        text = body.decode("utf-8", errors="replace")
+        for line in text.splitlines():
+            payload = line[5:].strip() if line.startswith("data:") else line.strip()
+            with contextlib.suppress(ValueError, TypeError, KeyError):
+                version = json.loads(payload)["result"]["protocolVersion"]
+                if isinstance(version, str):
+                    return version
+        return LATEST_HANDSHAKE
 
     async def _fetch_listing(self) -> UpstreamListing:
         sessions: list[str] = []
@@ -330,10 +385,10 @@ class Upstream:
                 version = client.protocol_version
                 self._mode = "legacy" if version in HANDSHAKE_PROTOCOL_VERSIONS else version
             capabilities = client.server_capabilities
-            # Session-based: it answered `initialize` with an Mcp-Session-Id (a 2026-07-28 server,
-            # found through `server/discover`, has no sessions).
-            self.session_based = bool(sessions)
-            self.protocol_version = client.protocol_version
+            if self._mode == "legacy":
+                # Session-based: it answered `initialize` with an Mcp-Session-Id.
+                self.session_based = bool(sessions)
+                self.session_version = client.protocol_version
             name = self.name
             tools = await _all_pages(lambda c: client.list_tools(cursor=c), "tools", name)
             prompts: tuple[Any, ...] = ()
@@ -348,10 +403,42 @@ class Upstream:
                 templates = await _all_pages(
                     lambda c: client.list_resource_templates(cursor=c), "resource_templates", name
                 )
+        needs: tuple[tuple[str, frozenset[str]], ...] = ()
+        if self._mode == "legacy" and self.session_based:
+            needs = await self._capability_needs({tool.name for tool in tools})
+        if self._mode != "legacy":
+            # 2026-07-28 has no sessions, but the same server may want one for 2025-11-25.
+            handshake = await self._handshake_session()
+            self.session_based = handshake is not None
+            self.session_version = handshake or LATEST_HANDSHAKE
         return UpstreamListing(
             prefix=self.config.tool_prefix,
             tools=tools,
             prompts=prompts,
             resources=resources,
             resource_templates=templates,
+            tool_needs=needs,
         )
+
+    async def _capability_needs(self, names: set[str]) -> tuple[tuple[str, frozenset[str]], ...]:
+        """Tools a session-based server offers only to clients with some capability (it
+        registers them at `initialize`, as server-everything does with sampling): each
+        with the capabilities without which it is not listed. The aggregator lists such a
+        tool only to clients that declared them, so no client sees a tool it cannot call."""
+        base = await self._tool_names(frozenset())
+        gated = names - base
+        if not gated:
+            return ()
+        needs: dict[str, set[str]] = {name: set() for name in gated}
+        for capability in sorted(RELAYED):
+            without = await self._tool_names(RELAYED - {capability})
+            for name in gated - without:
+                needs[name].add(capability)
+        return tuple(
+            (name, frozenset(caps) if caps else RELAYED) for name, caps in sorted(needs.items())
+        )
+
+    async def _tool_names(self, capabilities: frozenset[str]) -> set[str]:
+        async with self.client(capabilities=capabilities) as client:
+            tools = await _all_pages(lambda c: client.list_tools(cursor=c), "tools", self.name)
+        return {tool.name for tool in tools}

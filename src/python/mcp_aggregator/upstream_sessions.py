@@ -31,44 +31,14 @@ from mcp_aggregator.upstream import Upstream, describe_error
 logger = logging.getLogger(__name__)
 
 ACCEPT = "application/json, text/event-stream"
-MAX_EVENT_BYTES = 16 * 1024 * 1024
-# Capabilities the aggregator answers for itself when no client is behind a session (shared
-# sessions, the sessions of 2026-07-28 clients): requests for them are relayed when a client
-# can take them, else answered with an error by the client side.
-DEFAULT_CAPABILITIES: dict[str, Any] = {}
+# What a shared session declares: the requests the aggregator relays to whichever client made
+# the call (a client that cannot answer one answers with an error, which goes back upstream).
+RELAYED_CAPABILITIES: dict[str, Any] = {"sampling": {}, "elicitation": {}, "roots": {}}
 _CLIENT_INFO = {"name": "mcp-aggregator", "version": "1"}
 
 
 class SessionExpired(Exception):
     """The upstream no longer knows the session."""
-
-
-class SseEvents:
-    """Splits a `text/event-stream` body into the data of its events, chunk by chunk."""
-
-    def __init__(self) -> None:
-        self._buffer = b""
-
-    def feed(self, chunk: bytes) -> list[str]:
-        """The data of each event completed by `chunk` (events without data are skipped).
-
-        Raises:
-            UpstreamBroken: one event is larger than MAX_EVENT_BYTES.
-        """
-        self._buffer = (self._buffer + chunk).replace(b"\r\n", b"\n")
-        *events, self._buffer = self._buffer.split(b"\n\n")
-        if len(self._buffer) > MAX_EVENT_BYTES:
-            raise UpstreamBroken("an upstream event is larger than the aggregator accepts")
-        found = []
-        for event in events:
-            data = [
-                line[5:].removeprefix(b" ")
-                for line in event.split(b"\n")
-                if line.startswith(b"data:")
-            ]
-            if data:
-                found.append(b"\n".join(data).decode("utf-8", errors="replace"))
-        return found
 
 
 def session_error(status: int, body: bytes) -> bool:
@@ -101,7 +71,7 @@ class UpstreamSessions:
         headers = {
             "accept": ACCEPT,
             "content-type": "application/json",
-            "mcp-protocol-version": self.upstream.protocol_version or "2025-11-25",
+            "mcp-protocol-version": self.upstream.session_version,
         }
         authorization = await self.upstream.authorization()
         if authorization:
@@ -124,8 +94,8 @@ class UpstreamSessions:
             "id": "mcp-aggregator-initialize",
             "method": "initialize",
             "params": {
-                "protocolVersion": upstream.protocol_version or "2025-11-25",
-                "capabilities": capabilities or DEFAULT_CAPABILITIES,
+                "protocolVersion": upstream.session_version,
+                "capabilities": capabilities or {},
                 "clientInfo": client_info or _CLIENT_INFO,
             },
         }
@@ -168,7 +138,7 @@ class UpstreamSessions:
             return self._shared
         async with self._lock:
             if self._shared is None:
-                self._shared = await self.open()
+                self._shared = await self.open(RELAYED_CAPABILITIES)
                 logger.info("opened the shared session with %s", self.upstream.name)
             return self._shared
 

@@ -10,7 +10,7 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
 
-from mcp_aggregator.errors import InvalidParams, InvalidRequest, ParseError
+from mcp_aggregator.errors import InvalidParams, InvalidRequest, ParseError, UpstreamBroken
 from mcp_common import errors
 
 INVALID_PARAMS = -32602
@@ -26,6 +26,9 @@ NAME_KEYS = {
     "resources/unsubscribe": "uri",
 }
 
+
+MAX_EVENT_BYTES = 16 * 1024 * 1024
+"""The largest server-sent event the aggregator reads from a session-based upstream."""
 
 MAX_DEPTH = 64
 """How deeply a request's JSON may nest; tool arguments of real tools stay far below it."""
@@ -163,3 +166,31 @@ def renamed(method: str, params: dict[str, Any], upstream_name: str) -> dict[str
         ref["name" if ref.get("type") == "ref/prompt" else "uri"] = upstream_name
         return {**params, "ref": ref}
     return {**params, NAME_KEYS[method]: upstream_name}
+
+
+class SseEvents:
+    """Splits a `text/event-stream` body into the data of its events, chunk by chunk."""
+
+    def __init__(self) -> None:
+        self._buffer = b""
+
+    def feed(self, chunk: bytes) -> list[str]:
+        """The data of each event completed by `chunk` (events without data are skipped).
+
+        Raises:
+            UpstreamBroken: one event is larger than MAX_EVENT_BYTES.
+        """
+        self._buffer = (self._buffer + chunk).replace(b"\r\n", b"\n")
+        *events, self._buffer = self._buffer.split(b"\n\n")
+        if len(self._buffer) > MAX_EVENT_BYTES:
+            raise UpstreamBroken("an upstream event is larger than the aggregator accepts")
+        found = []
+        for event in events:
+            data = [
+                line[5:].removeprefix(b" ")
+                for line in event.split(b"\n")
+                if line.startswith(b"data:")
+            ]
+            if data:
+                found.append(b"\n".join(data).decode("utf-8", errors="replace"))
+        return found

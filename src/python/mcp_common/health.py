@@ -13,8 +13,9 @@ hold a database address or an upstream's answer, goes to the log.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 from fastapi import APIRouter
@@ -24,6 +25,9 @@ logger = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[], Awaitable[None]]
 """An async callable that returns when the dependency is usable and raises when not."""
+
+ReadinessDetail = Callable[[], Mapping[str, Any]]
+"""A callable describing a dependency for `/health/ready` (what it is, never a secret)."""
 
 
 class CheckFailed(Exception):
@@ -37,6 +41,7 @@ class ReadinessChecks:
 
     timeout_seconds: float = 2.0
     _checks: dict[str, ReadinessCheck] = field(default_factory=dict)
+    _details: dict[str, ReadinessDetail] = field(default_factory=dict)
 
     def add(self, name: str, check: ReadinessCheck) -> None:
         """Register `check` under `name`.
@@ -47,6 +52,14 @@ class ReadinessChecks:
         if name in self._checks:
             raise ValueError(f"readiness check {name!r} is already registered")
         self._checks[name] = check
+
+    def describe(self, name: str, detail: ReadinessDetail) -> None:
+        """Show `detail()` under the check `name` in `/health/ready`, pass or fail."""
+        self._details[name] = detail
+
+    def detail(self, name: str) -> Mapping[str, Any] | None:
+        describe = self._details.get(name)
+        return describe() if describe is not None else None
 
     async def run(self) -> dict[str, str | None]:
         """Run every check; map each name to None (passed) or the reason it failed."""
@@ -86,7 +99,11 @@ def health_router(checks: ReadinessChecks) -> APIRouter:
             "status": "not_ready" if failed else "ready",
             "failed": failed,
             "checks": {
-                name: {"ok": error is None, **({"error": error} if error else {})}
+                name: {
+                    "ok": error is None,
+                    **({"error": error} if error else {}),
+                    **({"detail": detail} if (detail := checks.detail(name)) else {}),
+                }
                 for name, error in results.items()
             },
         }

@@ -28,7 +28,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from mcp_edge.values import EdgeValues, is_ip
+from mcp_edge.values import EdgeValues, is_ip, retry_after
 
 AGGREGATOR_CLUSTER = "mcp_aggregator"
 JWKS_CLUSTER = "entra_jwks"
@@ -191,6 +191,16 @@ def _local_rate_limit(values: EdgeValues) -> dict[str, Any]:
             },
             "filter_enabled": {**always, "runtime_key": "edge_rate_limit_enabled"},
             "filter_enforced": {**always, "runtime_key": "edge_rate_limit_enforced"},
+            # Only on answers it limited: when a token is next there (RFC 9110 Retry-After).
+            "response_headers_to_add": [
+                {
+                    "header": {
+                        "key": "retry-after",
+                        "value": retry_after(str(bucket["fillInterval"])),
+                    },
+                    "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+                }
+            ],
         },
     }
 

@@ -124,6 +124,13 @@ def test_jwt_checks_accept_both_issuers_and_forward_the_token() -> None:
         ({"resourceUrl": "http://mcp.example.com/mcp"}, "must be an https URL"),
         ({"aggregator": {"endpoints": ["no-port"]}}, "must be host:port"),
         ({"replicas": 2}, "unknown edge values ['replicas']"),
+        ({"rateLimit": {"fillInterval": "10ms"}}, "rateLimit.fillInterval '10ms' must be seconds"),
+        ({"rateLimit": {"fillInterval": "0.01s"}}, "at least 0.05s"),
+        ({"rateLimit": {"maxTokens": 0}}, "rateLimit.maxTokens must be a whole number"),
+        (
+            {"rateLimit": {"burst": 5}},
+            "rateLimit takes ['fillInterval', 'maxTokens', 'tokensPerFill']",
+        ),
     ],
 )
 def test_invalid_values_name_the_value(change: dict[str, Any], message: str) -> None:
@@ -143,3 +150,15 @@ def test_the_command_writes_the_file_and_refuses_bad_values(
     )
     assert main([str(bad)]) == 2
     assert "audiences must be a list" in capsys.readouterr().err
+
+
+def test_a_limited_answer_says_when_to_retry() -> None:
+    values = EdgeValues.from_mapping({**VALUES, "rateLimit": {"fillInterval": "2.5s"}})
+    limit = _manager(render(values))["http_filters"][0]["typed_config"]
+    assert limit["token_bucket"] == {
+        "max_tokens": 200,
+        "tokens_per_fill": 100,
+        "fill_interval": "2.5s",
+    }
+    (header,) = limit["response_headers_to_add"]
+    assert header["header"] == {"key": "retry-after", "value": "3"}

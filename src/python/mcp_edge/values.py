@@ -6,12 +6,15 @@
 from __future__ import annotations
 
 import ipaddress
+import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 # Per Envoy: bursts of 200 requests, 100 a second sustained.
 DEFAULT_RATE_LIMIT: dict[str, Any] = {"maxTokens": 200, "tokensPerFill": 100, "fillInterval": "1s"}
+_SECONDS = re.compile(r"^[0-9]+(\.[0-9]+)?s$")
 
 
 class EdgeValuesError(ValueError):
@@ -86,7 +89,7 @@ class EdgeValues:
         resource = urlsplit(str(values["resourceUrl"]))
         if resource.scheme != "https" or not resource.netloc:
             raise EdgeValuesError(f"resourceUrl {values['resourceUrl']!r} must be an https URL")
-        rate_limit = {**DEFAULT_RATE_LIMIT, **values.get("rateLimit", {})}
+        rate_limit = _rate_limit(values.get("rateLimit") or {})
         tls = values.get("tls", {})
         optional = {
             "authority_host": values.get("authorityHost"),
@@ -132,6 +135,26 @@ class EdgeValues:
         """RFC 9728: the metadata of https://host/mcp is https://host/.well-known/oauth-protected-resource/mcp."""
         parts = urlsplit(self.resource_url)
         return f"{parts.scheme}://{parts.netloc}/.well-known/oauth-protected-resource{parts.path}"
+
+
+def _rate_limit(raw: Any) -> dict[str, Any]:
+    if not isinstance(raw, dict) or set(raw) - set(DEFAULT_RATE_LIMIT):
+        raise EdgeValuesError(f"rateLimit takes {sorted(DEFAULT_RATE_LIMIT)}, got {raw!r}")
+    bucket = {**DEFAULT_RATE_LIMIT, **raw}
+    for name in ("maxTokens", "tokensPerFill"):
+        if not isinstance(bucket[name], int) or isinstance(bucket[name], bool) or bucket[name] < 1:
+            raise EdgeValuesError(f"rateLimit.{name} must be a whole number of at least 1")
+    interval = str(bucket["fillInterval"])
+    if not _SECONDS.match(interval) or float(interval[:-1]) < 0.05:
+        raise EdgeValuesError(
+            f"rateLimit.fillInterval {interval!r} must be seconds like 1s or 0.5s, at least 0.05s"
+        )
+    return bucket
+
+
+def retry_after(fill_interval: str) -> str:
+    """Whole seconds until the bucket next fills (`Retry-After` of a rate-limited answer)."""
+    return str(math.ceil(float(fill_interval.removesuffix("s"))))
 
 
 def _endpoint(raw: Any) -> Endpoint:

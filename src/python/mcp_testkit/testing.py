@@ -74,11 +74,15 @@ PROTOCOL_MODES = ("legacy", "2026-07-28")
 
 
 @contextlib.asynccontextmanager
-async def connect(url: str, token: str | None, mode: str) -> AsyncIterator[Client]:
-    """The real MCP client at `url` (the /mcp endpoint), sending `token` as a bearer token."""
+async def connect(url: str, token: str | None, mode: str, **options: Any) -> AsyncIterator[Client]:
+    """The real MCP client at `url` (the /mcp endpoint), sending `token` as a bearer token;
+    `options` go to `mcp.Client` (callbacks such as `sampling_callback`, `message_handler`)."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     http = httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30.0, read=None))
-    async with http, Client(streamable_http_client(url, http_client=http), mode=mode) as client:
+    async with (
+        http,
+        Client(streamable_http_client(url, http_client=http), mode=mode, **options) as client,
+    ):
         yield client
 
 

@@ -11,6 +11,7 @@ upstreams (mcp_aggregator/config.py reads it; `envoy --mode validate` accepts it
 {{- with $u.callTimeout }}{{ $_ := set $meta "call_timeout" . }}{{ end }}
 {{- with $u.listTimeout }}{{ $_ := set $meta "list_timeout" . }}{{ end }}
 {{- if hasKey $u "retries" }}{{ $_ := set $meta "retries" (int $u.retries) }}{{ end }}
+{{- with $u.sessions }}{{ $_ := set $meta "sessions" . }}{{ end }}
 {{- $endpoint := dict "address" (dict "socket_address" (dict "address" $u.host "port_value" (int $u.port))) }}
 {{- $cluster := dict "name" $name "connect_timeout" (default "2s" $u.connectTimeout) }}
 {{- $_ := set $cluster "type" (ternary "STATIC" "STRICT_DNS" (regexMatch "^[0-9.]+$|:" $u.host)) }}
