@@ -114,6 +114,8 @@ class Ratio:
     goal: Goal
     value: float | None
     """The ratio to the baseline (or the value itself); None without data."""
+    note: str | None = None
+    """For a throughput ratio: how busy the load generator was (see `load_generator_busy`)."""
 
     @property
     def met(self) -> bool | None:
@@ -185,6 +187,25 @@ def metric_value(result: Result | None, metric: str) -> float | None:
     return result.cpu_ms_per_call.get(role)
 
 
+def load_generator_busy(result: Result | None) -> float | None:
+    """The share of one CPU the load generator (one process) used during `result`.
+
+    Near 1.0 the measurement's calls/s is the client's limit, not the server's: calls/s is
+    then about 1000 / the client's CPU ms per call, whatever the server spends.
+    """
+    if result is None or result.calls_per_second is None:
+        return None
+    client_ms = result.cpu_ms_per_call.get(CLIENT_ROLE)
+    return None if client_ms is None else result.calls_per_second * client_ms / 1000
+
+
+def _busy_note(target: Result | None, baseline: Result | None) -> str | None:
+    mine, theirs = load_generator_busy(target), load_generator_busy(baseline)
+    if mine is None or theirs is None:
+        return None
+    return f"load generator at {mine:.0%} / {theirs:.0%} of a CPU"
+
+
 def ratios(results: Sequence[Result], goals: Sequence[Goal] = GOALS) -> list[Ratio]:
     """Every goal, per protocol generation, for the targets that were measured."""
     out: list[Ratio] = []
@@ -194,15 +215,15 @@ def ratios(results: Sequence[Result], goals: Sequence[Goal] = GOALS) -> list[Rat
         for goal in goals:
             if goal.target not in measured:
                 continue
-            value = metric_value(
-                _find(results, goal.target, protocol, goal.concurrency), goal.metric
-            )
+            target = _find(results, goal.target, protocol, goal.concurrency)
+            value = metric_value(target, goal.metric)
+            note = None
             if goal.baseline is not None:
-                base = metric_value(
-                    _find(results, goal.baseline, protocol, goal.concurrency), goal.metric
-                )
-                value = _quotient(value, base)
-            out.append(Ratio(protocol, goal, value))
+                baseline = _find(results, goal.baseline, protocol, goal.concurrency)
+                value = _quotient(value, metric_value(baseline, goal.metric))
+                if goal.metric == "throughput":
+                    note = _busy_note(target, baseline)
+            out.append(Ratio(protocol, goal, value, note))
     return out
 
 
@@ -292,6 +313,8 @@ def format_ratios(found: Sequence[Ratio]) -> str:
         verdict = {True: "MET", False: "NOT MET", None: "n/a (no data)"}[ratio.met]
         if goal.comparison:
             verdict += " (a peer, for comparison)"
+        if ratio.note:
+            verdict += f" ({ratio.note})"
         unit = "x" if goal.baseline is not None else " ms"
         rows.append(
             [

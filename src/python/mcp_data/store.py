@@ -8,7 +8,8 @@ integer primary key `_row_id`, which orders query results. Dates are SQL DATEs b
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -19,8 +20,10 @@ from sqlalchemy import (
     Date,
     Double,
     MetaData,
+    Select,
     Table,
     Text,
+    bindparam,
     func,
     inspect,
     select,
@@ -33,7 +36,7 @@ from mcp_common.database import ReadConnection
 from mcp_data.catalog import CatalogError, ColumnType, DatasetCatalog, DatasetSpec
 from mcp_data.demo import ROW_ID, demo_rows
 from mcp_data.filters import Condition, compile_filters
-from mcp_data.models import Cell, DatasetInfo, QueryResult
+from mcp_data.models import Cell, ColumnInfo, DatasetInfo, QueryResult
 
 logger = logging.getLogger(__name__)
 
@@ -46,17 +49,29 @@ _SQL_TYPES: dict[ColumnType, type[TypeEngine[Any]]] = {
 }
 
 
-def _cell(column_type: ColumnType, value: Any) -> Cell:
-    """A stored value as JSON sees it (drivers differ: SQLite has no DATE or BOOLEAN)."""
-    if column_type == "date":
-        return value.isoformat() if isinstance(value, date) else str(value)
-    if column_type == "number":
-        return float(value)
-    if column_type == "integer":
-        return int(value)
-    if column_type == "boolean":
-        return bool(value)
-    return str(value)
+def _date_cell(value: Any) -> Cell:
+    return value.isoformat() if isinstance(value, date) else str(value)
+
+
+# A stored value as JSON sees it, by column type (drivers differ: SQLite has no DATE or BOOLEAN).
+_CELL: dict[ColumnType, Callable[[Any], Cell]] = {
+    "date": _date_cell,
+    "number": float,
+    "integer": int,
+    "boolean": bool,
+    "string": str,
+}
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """What every query of one dataset shares, built once: the statement without filters
+    (its limit a bound parameter), how each column's values read back, the columns' info."""
+
+    statement: Select[Any]
+    names: tuple[str, ...]
+    cells: tuple[Callable[[Any], Cell], ...]
+    columns: list[ColumnInfo]
 
 
 class DatasetStore:
@@ -76,6 +91,24 @@ class DatasetStore:
                     for column in dataset.columns
                 ),
             )
+        self._readings = {
+            dataset.name: self._reading(dataset, self._tables[dataset.name])
+            for dataset in catalog.datasets
+        }
+
+    @staticmethod
+    def _reading(dataset: DatasetSpec, table: Table) -> _Reading:
+        statement = (
+            select(*(table.c[column.name] for column in dataset.columns))
+            .order_by(table.c[ROW_ID])
+            .limit(bindparam("limit", type_=BigInteger))
+        )
+        return _Reading(
+            statement=statement,
+            names=tuple(column.name for column in dataset.columns),
+            cells=tuple(_CELL[column.type] for column in dataset.columns),
+            columns=DatasetInfo.of(dataset).columns,
+        )
 
     def table(self, name: str) -> Table:
         return self._tables[name]
@@ -118,24 +151,25 @@ class DatasetStore:
         limit: int,
     ) -> QueryResult:
         """The first `limit` rows of `dataset` matching every condition, in `_row_id` order."""
-        table = self._tables[dataset.name]
-        statement = (
-            select(*(table.c[column.name] for column in dataset.columns))
-            .where(*compile_filters(table, conditions))
-            .order_by(table.c[ROW_ID])
-            .limit(limit + 1)
-        )
-        found = (await connection.execute(statement)).all()
+        reading = self._readings[dataset.name]
+        statement = reading.statement
+        if conditions:
+            statement = statement.where(*compile_filters(self._tables[dataset.name], conditions))
+        found = (await connection.execute(statement, {"limit": limit + 1})).all()
+        names, cells = reading.names, reading.cells
         rows = [
-            {
-                column.name: _cell(column.type, value)
-                for column, value in zip(dataset.columns, row, strict=True)
-            }
+            dict(
+                zip(
+                    names,
+                    [cell(value) for cell, value in zip(cells, row, strict=True)],
+                    strict=False,
+                )
+            )
             for row in found[:limit]
         ]
         return QueryResult(
             dataset=dataset.name,
-            columns=DatasetInfo.of(dataset).columns,
+            columns=reading.columns,
             rows=rows,
             row_count=len(rows),
             truncated=len(found) > limit,

@@ -46,6 +46,7 @@ from mcp_tickets.models import (
 logger = logging.getLogger(__name__)
 
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_TIME_WIDTH = len("2025-03-03T09:00:00.000000Z")
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> str:
@@ -138,6 +139,19 @@ async def seed(connection: AsyncConnection) -> None:
             )
 
 
+def parse_time(stored: str) -> datetime:
+    """A stored time back as a timezone-aware datetime.
+
+    Raises:
+        ValueError: `stored` is not in the stored form.
+    """
+    if len(stored) == _TIME_WIDTH and stored[-1] == "Z" and stored[10] == "T":
+        # The stored form is ISO 8601, which the C parser reads about 50x faster than
+        # `strptime` (the bulk of a page's cost); anything else takes the strict path.
+        return datetime.fromisoformat(stored)
+    return datetime.strptime(stored, _TIME_FORMAT).replace(tzinfo=UTC)
+
+
 def _ticket(row: Any) -> Ticket:
     return Ticket(
         ticket_id=format_ticket_id(row.id),
@@ -145,7 +159,7 @@ def _ticket(row: Any) -> Ticket:
         description=row.description,
         priority=row.priority,
         status=row.status,
-        created_at=datetime.strptime(row.created_at, _TIME_FORMAT).replace(tzinfo=UTC),
+        created_at=parse_time(row.created_at),
     )
 
 
@@ -227,12 +241,21 @@ async def list_tickets(
 
 
 _COUNT = select(func.count()).select_from(tickets)
-# One statement per page, built once: the rows and the total matching the filter (a window
-# count, computed before OFFSET and LIMIT apply).
+_STATUS = bindparam("status", type_=String)
+# One statement per page, built once: the rows and the total matching the filter, as an
+# uncorrelated scalar subquery (evaluated once, before OFFSET and LIMIT apply). A window count
+# (`count(*) OVER ()`) gives the same total but makes SQLite read and sort every matching row
+# instead of walking the newest-first index.
 _PAGE = (
-    select(*tickets.c, func.count().over().label("total"))
+    select(*tickets.c, _COUNT.scalar_subquery().label("total"))
     .order_by(*_ORDER)
     .offset(bindparam("skip", type_=Integer))
     .limit(bindparam("limit", type_=Integer))
 )
-_PAGE_WITH_STATUS = _PAGE.where(tickets.c.status == bindparam("status", type_=String))
+_PAGE_WITH_STATUS = (
+    select(*tickets.c, _COUNT.where(tickets.c.status == _STATUS).scalar_subquery().label("total"))
+    .where(tickets.c.status == _STATUS)
+    .order_by(*_ORDER)
+    .offset(bindparam("skip", type_=Integer))
+    .limit(bindparam("limit", type_=Integer))
+)

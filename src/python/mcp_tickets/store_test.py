@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 
 from mcp_common.database import Database
 from mcp_tickets import store
-from mcp_tickets.models import TicketDraft
+from mcp_tickets.models import Status, TicketDraft, TicketPage
 
 pytestmark = pytest.mark.anyio
 
@@ -112,3 +112,28 @@ async def test_the_demo_tickets_are_seeded_once(database_url: str) -> None:
         async with replicas[0].engine.connect() as connection:
             page = await store.list_tickets(connection, None, 0, 8)
     assert [ticket.ticket_id for ticket in page.items] == [f"T-{n:06d}" for n in range(8, 0, -1)]
+
+
+async def _first_page(database: Database, status: Status | None) -> TicketPage:
+    async with database.read() as connection:
+        return await store.list_tickets(connection, status, 0, 1)
+
+
+async def test_every_read_sees_the_tickets_created_before_it(database: Database) -> None:
+    before = await _first_page(database, None)
+    open_before = await _first_page(database, "open")
+    for created in range(1, 4):
+        ticket, _ = await store.create_ticket(database.engine, DRAFT)
+        page = await _first_page(database, None)
+        assert page.items == [ticket]
+        assert page.total == before.total + created
+        assert (await _first_page(database, "open")).total == open_before.total + created
+
+
+async def test_reads_at_the_same_time_both_answer(database: Database) -> None:
+    async with database.read() as outer:
+        async with database.read() as inner:
+            first = await store.list_tickets(inner, None, 0, 3)
+        second = await store.list_tickets(outer, None, 0, 3)
+    assert first == second
+    assert len(first.items) == 3

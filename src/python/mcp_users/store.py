@@ -88,11 +88,14 @@ async def get_user(
 
 
 _COUNT = select(func.count()).select_from(users)
-# One statement per page, built once: the summary columns and the total (a window count,
-# computed before OFFSET and LIMIT apply).
+# One statement per page, built once: the summary columns and the total, an uncorrelated
+# scalar subquery (evaluated once, before OFFSET and LIMIT apply). A window count
+# (`count(*) OVER ()`) gives the same total but makes SQLite read and sort the whole table
+# instead of walking the key's index: about 4x the query's cost at 42 rows, growing with it.
 _PAGE = (
     select(
-        *(users.c[name] for name in UserSummary.model_fields), func.count().over().label("total")
+        *(users.c[name] for name in UserSummary.model_fields),
+        _COUNT.scalar_subquery().label("total"),
     )
     .order_by(users.c.user_id)
     .offset(bindparam("skip", type_=Integer))
