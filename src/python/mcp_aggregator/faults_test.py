@@ -29,7 +29,9 @@ TOOLS = {
     "broken": "answers progress, then the connection drops before the result",
     "garbage": "answers 200 with text that is not JSON-RPC",
     "slow": "answers nothing for longer than the call timeout",
+    "trickle": "answers a large JSON result in small pieces, with pauses between them",
 }
+TRICKLED = "x" * 300_000
 
 
 class FaultyUpstream:
@@ -91,6 +93,31 @@ class FaultyUpstream:
         event = f"event: message\ndata: {json.dumps(progress)}\n\n".encode()
         await send({"type": "http.response.body", "body": event, "more_body": True})
         raise ConnectionResetError("the upstream's process died mid-answer")
+
+    async def trickle(self, send: Send, request_id: Any) -> None:
+        result = {"content": [{"type": "text", "text": TRICKLED}], "resultType": "complete"}
+        body = json.dumps({"jsonrpc": "2.0", "id": request_id, "result": result}).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        piece = 16 * 1024
+        for start in range(0, len(body), piece):
+            await anyio.sleep(0.005)
+            more = start + piece < len(body)
+            await send(
+                {
+                    "type": "http.response.body",
+                    "body": body[start : start + piece],
+                    "more_body": more,
+                }
+            )
 
     async def garbage(self, send: Send, request_id: Any) -> None:
         await _send(send, 200, b"<html>upstream proxy error</html>", "application/json")
@@ -165,6 +192,10 @@ async def test_each_fault_is_a_clean_named_error_counted_and_the_rest_keeps_work
     assert "upstream 'faulty' broke off its answer before it was complete" in broken.message
     assert slow.code == "upstream_unavailable"
     assert "upstream 'faulty' did not answer within 1s" in slow.message
+    # A JSON answer that arrives in pieces is passed on whole (not what had arrived so far).
+    trickled = results["trickle"]
+    assert not trickled.is_error, trickled.content[0]
+    assert trickled.content[0].text == TRICKLED
     garbage = tool_error(results["garbage"])
     assert garbage.code == "upstream_error"
     assert (

@@ -24,7 +24,13 @@ from starlette.types import Receive, Scope, Send
 from mcp_aggregator.errors import UpstreamBroken, UpstreamTimeout, UpstreamUnavailable
 from mcp_aggregator.registry import UpstreamRegistry
 from mcp_aggregator.upstream import Upstream, describe_error
-from mcp_aggregator.wire import failure_message, forwarded_outcome, is_modern, last_answer
+from mcp_aggregator.wire import (
+    failure_message,
+    forwarded_outcome,
+    is_modern,
+    last_answer,
+    read_bounded,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -205,7 +211,7 @@ class Forwarder:
         """
         try:
             with anyio.fail_after(upstream.config.call_timeout):
-                body = await response.content.read(_MAX_JSON_ANSWER + 1)
+                body = await read_bounded(response.content, _MAX_JSON_ANSWER)
         except (aiohttp.ClientError, OSError) as exc:
             raise UpstreamBroken(f"upstream {upstream.name!r} broke off its answer") from exc
         except TimeoutError as exc:

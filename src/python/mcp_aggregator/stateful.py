@@ -45,7 +45,7 @@ from mcp_aggregator.sealing import Sealer
 from mcp_aggregator.sessions import ClientSession
 from mcp_aggregator.upstream import Upstream, describe_error
 from mcp_aggregator.upstream_sessions import SessionExpired, UpstreamSessions
-from mcp_aggregator.wire import SseEvents, failure_message, is_modern
+from mcp_aggregator.wire import SseEvents, failure_message, is_modern, read_bounded
 from mcp_common.auth import Principal
 
 logger = logging.getLogger(__name__)
@@ -224,7 +224,7 @@ class SessionRelay:
         if not content_type.startswith("text/event-stream"):
             try:
                 with anyio.fail_after(upstream.config.call_timeout):
-                    body = await response.content.read(_MAX_JSON_ANSWER + 1)
+                    body = await read_bounded(response.content, _MAX_JSON_ANSWER)
                 reply = back(json.loads(body)) if len(body) <= _MAX_JSON_ANSWER else None
             except TimeoutError as exc:
                 raise UpstreamTimeout(
