@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import anyio
 from sqlalchemy import (
     Connection,
     CursorResult,
@@ -150,17 +151,21 @@ class Database:
             shared.rollback()  # ends SQLAlchemy's transaction object; no snapshot is kept
 
     async def _create_schema(self) -> None:
-        # Replicas starting together can race on CREATE TABLE in PostgreSQL; the loser retries
-        # and finds the tables there.
-        for attempt in range(3):
+        # Replicas starting together race on CREATE TABLE; the loser retries and finds the
+        # tables there. In SQLite each CREATE commits on its own, so a loser can lose once per
+        # table while the winner creates them one by one: retry more than there are tables,
+        # waiting a little longer each time.
+        attempts = len(self._metadata.tables) + 3
+        for attempt in range(attempts):
             try:
                 async with self.engine.begin() as connection:
                     await connection.run_sync(self._metadata.create_all)
                 return
             except (IntegrityError, DBAPIError):
-                if attempt == 2:
+                if attempt == attempts - 1:
                     raise
                 logger.info("schema creation raced another replica; retrying")
+                await anyio.sleep(0.02 * (attempt + 1))
 
     async def _run_seed(self) -> None:
         seed = self._seed
