@@ -162,7 +162,16 @@ class UpstreamSessions:
         upstream = self.upstream
         headers = await self.headers(session_id)
         try:
-            response = await upstream.http.post(upstream.config.url, data=payload, headers=headers)
+            try:
+                response = await upstream.http.post(
+                    upstream.config.url, data=payload, headers=headers
+                )
+            except aiohttp.ClientConnectorError:
+                # Nothing reached the upstream (refused, unreachable): once more is safe.
+                await anyio.sleep(0.05)
+                response = await upstream.http.post(
+                    upstream.config.url, data=payload, headers=headers
+                )
         except TimeoutError as exc:
             raise UpstreamTimeout(
                 f"upstream {upstream.name!r} did not answer within {upstream.config.call_timeout:g}s"
