@@ -109,6 +109,13 @@ async def test_the_pipeline_has_the_six_stages_and_a_job_per_deployable(checkout
         assert deploy["variables"]["DEPLOYABLE"] == name
         assert deploy["environment"]["name"] == "production/$DEPLOYABLE"
         assert deploy["resource_group"] == "production-$DEPLOYABLE", "one deploy at a time"
+    # The edge ships only its chart (Envoy's image), with its own manual deploy.
+    assert jobs["helm:edge"]["stage"] == "helm-package"
+    assert jobs["helm:edge"]["needs"] == []
+    assert [need["job"] for need in jobs["deploy:edge"]["needs"]] == ["helm:edge"]
+    assert jobs["deploy:edge"]["when"] == "manual"
+    assert jobs["rollback:edge"]["when"] == "manual"
+    assert not any("image.repository" in line for line in expanded["deploy:edge"]["script"])
     assert jobs["contract-test"]["allow_failure"] is False
 
 
