@@ -135,8 +135,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _upstreams_file(users_port: int) -> str:
-    """The aggregator's registry (an Envoy bootstrap, see mcp_aggregator/config.py): users only."""
+def _upstreams_file(users_port: int, sessions: str | None = None) -> str:
+    """The aggregator's registry (an Envoy bootstrap, see mcp_aggregator/config.py): users only
+    (with `sessions`, a session-based upstream in that mode)."""
+    extra = f", sessions: {sessions}" if sessions else ""
     return f"""static_resources:
   clusters:
     - name: users
@@ -149,8 +151,12 @@ def _upstreams_file(users_port: int) -> str:
               - endpoint: {{address: {{socket_address: {{address: 127.0.0.1, port_value: {users_port}}}}}}}
       metadata:
         filter_metadata:
-          mcp.aggregator: {{path: /mcp, call_timeout: 60s}}
+          mcp.aggregator: {{path: /mcp, call_timeout: 60s{extra}}}
 """
+
+
+STATEFUL_FLOOR = "floor-stateful"
+"""The SDK floor keeping 2025-11-25 sessions: the session-based upstream of AGGREGATOR_SESSIONS."""
 
 
 def _ports(count: int) -> list[int]:
@@ -187,7 +193,7 @@ def _peer_spec(name: str, kind: str, port: int, *extra: str) -> ServerSpec:
 
 def server_specs(args: argparse.Namespace, work_dir: Path, issuer: Issuer) -> dict[str, ServerSpec]:
     """Every process the chosen sections need, by name; each on a free port of 127.0.0.1."""
-    ports = iter(_ports(11))
+    ports = iter(_ports(13))
     database = f"sqlite+aiosqlite:///{work_dir}/%s.sqlite3"
     specs: dict[str, ServerSpec] = {}
     users = _domain_spec(
@@ -254,6 +260,17 @@ def server_specs(args: argparse.Namespace, work_dir: Path, issuer: Issuer) -> di
             },
             service="aggregator",
         )
+        stateful = _peer_spec(STATEFUL_FLOOR, "floor", next(ports), "--stateful")
+        specs[stateful.name] = stateful
+        stateful_registry = work_dir / "upstreams-stateful.yaml"
+        stateful_registry.write_text(_upstreams_file(stateful.port, sessions="per-client"))
+        specs[report.AGGREGATOR_SESSIONS] = _domain_spec(
+            "aggregator-sessions",
+            args.aggregator_pex,
+            next(ports),
+            {"MCP_AGGREGATOR_UPSTREAMS_FILE": str(stateful_registry)},
+            service="aggregator",
+        )
         proxy_port = next(ports)
         specs[report.FASTMCP_PROXY] = ServerSpec(
             name=report.FASTMCP_PROXY,
@@ -289,7 +306,8 @@ def build_targets(
         if name in (report.USERS_REMOTE, report.FASTMCP_REMOTE):
             roles += ((report.API_ROLE, running["users-api"]),)
         if name in report.AGGREGATOR_SECTION:
-            roles = ((report.SERVER_ROLE, users), (report.HOP_ROLE, server))
+            behind = running[STATEFUL_FLOOR] if name == report.AGGREGATOR_SESSIONS else users
+            roles = ((report.SERVER_ROLE, behind), (report.HOP_ROLE, server))
         targets.append(
             Target(
                 name=name,
@@ -403,7 +421,9 @@ def _header(args: argparse.Namespace, plan: Plan) -> list[str]:
         "API with httpx.",
         "aggregator = mcp_aggregator -> users; aggregator+auth = the same with Entra ID token "
         "checks (a cached RS256 token) and a per-tool policy; fastmcp-proxy = "
-        "fastmcp create_proxy(url), its defaults -> users. The users row is their 'direct'.",
+        "fastmcp create_proxy(url), its defaults -> users. The users row is their 'direct'. "
+        "aggregator->stateful = the aggregator in front of the SDK floor keeping 2025-11-25 "
+        "sessions (sessions: per-client; 2026-07-28 clients take the fast path to it).",
         "cpu ms/call, read from /proc per process: server = the process whose tools answer "
         "(behind the hop, if any), hop = the aggregator or fastmcp's proxy, api = the REST API "
         "process, client = this load generator.",
@@ -434,7 +454,7 @@ def _run(
         _progress(f"starting {len(specs)} servers (logs in {work_dir}) ...")
         running: dict[str, RunningServer] = {}
         # The upstreams first: the aggregators and proxies check theirs when they start.
-        first = [report.USERS, "users-api"]
+        first = [report.USERS, "users-api", STATEFUL_FLOOR]
         for name in sorted(specs, key=lambda n: n not in first):
             running[name] = start(specs[name], work_dir)
             servers.append(running[name])
