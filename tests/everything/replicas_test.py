@@ -50,6 +50,29 @@ async def test_a_session_started_on_one_replica_continues_on_another(
     assert len(balancer.session_ids) == 1, balancer.session_ids  # the client kept one session
 
 
+async def test_a_cancellation_received_by_another_replica_reaches_the_upstream(
+    everything_url: str, tmp_path: Path
+) -> None:
+    """The calls run through replica A; the client's `notifications/cancelled` lands on B,
+    which never saw them: B turns it into the upstream's id from the session id alone."""
+    keys = _keys_file(tmp_path / "session-keys")
+    async with contextlib.AsyncExitStack() as stack:
+        tapped_url, tap = await stack.enter_async_context(wire_tap(everything_url))
+        replica_a = await stack.enter_async_context(
+            aggregator_in_front(tapped_url, session_keys_file=keys)
+        )
+        replica_b = await stack.enter_async_context(
+            aggregator_in_front(tapped_url, session_keys_file=keys)
+        )
+        balancer_url, balancer = await stack.enter_async_context(wire_tap(replica_a))
+
+        def to_replica_b() -> None:
+            balancer.upstream = replica_b
+
+        await scenarios.long_call_cancelled(balancer_url, tap, before_cancel=to_replica_b)
+    assert balancer.upstream == replica_b
+
+
 async def test_a_replica_with_other_keys_does_not_continue_the_session(
     everything_url: str, tmp_path: Path
 ) -> None:

@@ -10,7 +10,7 @@ tools only for a client that declared them at `initialize`.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import anyio
@@ -161,8 +161,13 @@ def _upstream_call(tap: WireTap, duration: int) -> dict[str, Any]:
     return calls[0] if calls else {}
 
 
-async def long_call_cancelled(url: str, tap: WireTap) -> None:
+async def long_call_cancelled(
+    url: str, tap: WireTap, before_cancel: Callable[[], None] | None = None
+) -> None:
     """Two concurrent long calls; the client cancels one (`notifications/cancelled`).
+
+    `before_cancel` runs once both calls are running, just before the cancellation (the
+    replica test moves the client to another aggregator replica there).
 
     `tap` records what server-everything itself received and sent: the cancellation must
     reach it naming the cancelled call's id (as the server knows it), the other call's result
@@ -193,6 +198,8 @@ async def long_call_cancelled(url: str, tap: WireTap) -> None:
                     and bool(_upstream_call(tap, kept_seconds)),
                     timeout=WAIT,
                 )
+                if before_cancel is not None:
+                    before_cancel()
                 cancel_scope.cancel()  # the client sends notifications/cancelled
         cancelled_id = _upstream_call(tap, cancelled_seconds)["id"]
         kept_id = _upstream_call(tap, kept_seconds)["id"]
