@@ -301,3 +301,20 @@ def test_labels_follow_the_kubernetes_recommendations(
         assert labels["app.kubernetes.io/part-of"] == "mcp-platform"
         assert labels["helm.sh/chart"] == f"{chart}-0.1.0"
         assert manifest["metadata"]["namespace"] == "mcp"
+
+
+@pytest.mark.parametrize("chart", SERVERS)
+def test_the_per_caller_rate_limit_is_a_value(helm: Helm, chart: str) -> None:
+    scenario = next(s for c, s in SCENARIOS if c == chart)
+    prefix = "MCP_" + chart.removeprefix("mcp-").upper()
+
+    def env(sets: dict[str, object] | None = None) -> dict[str, str]:
+        deployment = one(helm.render(chart, [scenario], sets=sets), "Deployment")
+        return env_of(pod_spec(deployment)["containers"][0])
+
+    assert f"{prefix}_RATE_LIMIT_PER_SECOND" not in env(), "off by default"
+    limited = env({"rateLimit": {"perSecond": 2.5, "burst": 10}})
+    assert limited[f"{prefix}_RATE_LIMIT_PER_SECOND"] == "2.5"
+    assert limited[f"{prefix}_RATE_LIMIT_BURST"] == "10"
+    refusal = helm.refusal(chart, [scenario], sets={"rateLimit": {"perSecond": -1}})
+    assert "rateLimit.perSecond" in refusal

@@ -233,6 +233,13 @@ def server(*, domain: bool) -> dict[str, Schema]:
         ),
         "otlpEndpoint": string(HTTP_URL_OR_EMPTY),
         "extraAllowedHosts": {"type": "array", "items": string("^[^\\s/]+:([0-9]+|\\*)$")},
+        # mcp_common.settings: rate_limit_per_second > 0 (0 here: off), burst 1..100000.
+        "rateLimit": obj(
+            {
+                "perSecond": {"type": "number", "minimum": 0, "maximum": 1_000_000},
+                "burst": integer(1, 100_000),
+            }
+        ),
         **pod_placement(),
     }
     if domain:

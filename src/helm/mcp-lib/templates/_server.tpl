@@ -41,6 +41,14 @@ prefix (MCP_USERS, MCP_AGGREGATOR, ...).
 - name: {{ $p }}_OTLP_ENDPOINT
   value: {{ . | quote }}
 {{- end }}
+{{- with $root.Values.rateLimit }}
+{{- if .perSecond }}
+- name: {{ $p }}_RATE_LIMIT_PER_SECOND
+  value: {{ .perSecond | quote }}
+- name: {{ $p }}_RATE_LIMIT_BURST
+  value: {{ .burst | quote }}
+{{- end }}
+{{- end }}
 - name: {{ $p }}_ALLOWED_HOSTS
   value: {{ include "mcp-lib.allowedHosts" $root | quote }}
 - name: {{ $p }}_AUTH
