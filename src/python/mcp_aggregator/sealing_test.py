@@ -36,7 +36,7 @@ def test_a_token_opens_only_for_its_context_and_keyring(tmp_path: Path) -> None:
     [
         lambda t: t[:-2],
         lambda t: t[:10],
-        lambda t: "A" + t[1:],
+        lambda t: ("B" if t.startswith("A") else "A") + t[1:],
         lambda t: "!" * 20,
         lambda t: "",
         lambda t: t * 40,

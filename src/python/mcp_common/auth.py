@@ -175,6 +175,7 @@ class TokenVerifier:
     async def aclose(self) -> None:
         if self._http is not None:
             await self._http.aclose()
+            self._http = None  # a later verification (a restarted app) opens a new one
 
     async def verify(self, token: str) -> Principal:
         """The principal `token` proves, or an error saying why it proves nothing.

@@ -57,12 +57,19 @@ class Authenticator(Protocol):
         """Raises: AuthError (MissingToken, InvalidToken, Forbidden, KeysUnavailable)."""
         ...
 
+    async def aclose(self) -> None:
+        """Release what it holds (the key fetcher's connections); at shutdown."""
+        ...
+
 
 class NoAuthentication:
     """Authentication off (loopback development only): everyone is `ANONYMOUS`."""
 
     async def authenticate(self, authorization: str | None) -> Principal:
         return ANONYMOUS
+
+    async def aclose(self) -> None:
+        return None
 
 
 class EntraAuthentication:
@@ -71,6 +78,9 @@ class EntraAuthentication:
     def __init__(self, verifier: TokenVerifier, allowed_apps: Collection[str] | None = None):
         self.verifier = verifier
         self._allowed_apps = frozenset(allowed_apps) if allowed_apps is not None else None
+
+    async def aclose(self) -> None:
+        await self.verifier.aclose()
 
     async def authenticate(self, authorization: str | None) -> Principal:
         token = bearer_token(authorization)
@@ -182,7 +192,12 @@ class RequestGuard:
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1008})
                 return
-            await self._app(scope, receive, send)
+            try:
+                await self._app(scope, receive, send)
+            finally:
+                if scope["type"] == "lifespan":
+                    # The app has shut down: close the token verifier's connections too.
+                    await self._authenticator.aclose()
             return
         if _is_public(scope["path"]):
             await self._app(scope, receive, send)
