@@ -30,6 +30,7 @@ from mcp_aggregator.wire import (
     is_modern,
     last_answer,
     read_bounded,
+    sse_event,
 )
 
 logger = logging.getLogger(__name__)
@@ -174,8 +175,9 @@ class Forwarder:
                 answer = failure_message(
                     message["id"], message["method"], code, text, is_modern(scope)
                 )
-                event = f"event: message\ndata: {json.dumps(answer)}\n\n".encode()
-                await send({"type": "http.response.body", "body": event, "more_body": True})
+                await send(
+                    {"type": "http.response.body", "body": sse_event(answer), "more_body": True}
+                )
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return outcome
         if last_answer(tail) is None:
@@ -188,8 +190,7 @@ class Forwarder:
                 f"upstream {upstream.name!r} ended its answer without a result",
                 is_modern(scope),
             )
-            event = f"event: message\ndata: {json.dumps(answer)}\n\n".encode()
-            await send({"type": "http.response.body", "body": event, "more_body": True})
+            await send({"type": "http.response.body", "body": sse_event(answer), "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return "upstream_error"
         await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -11,7 +11,8 @@ size limit. Then, for each request:
    in total (`mcp_common.limits.StreamLimits`; 429 beyond).
 2. **Parse**: the JSON-RPC message, depth-limited and shape-checked (`wire.parse_message`);
    a malformed one gets the JSON-RPC error saying what is wrong.
-3. **Route** (`tools/call`, `prompts/get`, `resources/read`, `completion/complete`): find the
+3. **Route** (`tools/call`, `prompts/get`, `resources/read`, `resources/subscribe` and
+   `unsubscribe`, `completion/complete`): find the
    owner by name or URI, **authorize** the principal for that name (`policy`; 403
    `insufficient_scope` with the spec's step-up challenge, and an audit line either way),
    then **forward** (`forwarding`): one HTTP request with the aggregator's own token, the

@@ -17,7 +17,6 @@ them see (and announce) the same changes without sharing state.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -33,8 +32,14 @@ from mcp.server.subscriptions import (
 from starlette.types import Receive, Scope, Send
 
 from mcp_aggregator.catalog import Catalog
+from mcp_aggregator.wire import sse_event
 
 logger = logging.getLogger(__name__)
+
+Put = Callable[[bytes], Awaitable[None]]
+"""Puts one SSE event into a client's GET stream."""
+Feed = Callable[[Put], Awaitable[None]]
+"""Runs beside a GET stream, putting events of its own into it (see `LegacyNotifier.stream`)."""
 
 KEEPALIVE_SECONDS = 15.0
 _EVENTS: dict[str, ServerEvent] = {
@@ -67,7 +72,7 @@ class LegacyNotifier:
 
     def publish(self, kind: str) -> None:
         message = {"jsonrpc": "2.0", "method": f"notifications/{kind}/list_changed"}
-        event = f"event: message\ndata: {json.dumps(message)}\n\n".encode()
+        event = sse_event(message)
         for stream in list(self._streams):
             try:
                 stream.send_nowait(event)
@@ -83,7 +88,7 @@ class LegacyNotifier:
         scope: Scope,
         receive: Receive,
         send: Send,
-        feeds: Sequence[Callable[[Callable[[bytes], Awaitable[None]]], Awaitable[None]]] = (),
+        feeds: Sequence[Feed] = (),
     ) -> None:
         """Serve one GET stream until the client goes away.
 
@@ -121,9 +126,7 @@ class LegacyNotifier:
                     return
                 await send({"type": "http.response.body", "body": event, "more_body": True})
 
-        async def run_feed(
-            feed: Callable[[Callable[[bytes], Awaitable[None]]], Awaitable[None]],
-        ) -> None:
+        async def run_feed(feed: Feed) -> None:
             try:
                 await feed(sender.send)
             except (anyio.BrokenResourceError, anyio.ClosedResourceError):

@@ -23,10 +23,10 @@ replicas (see docs/aggregator.md, "Session-based upstreams"):
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -40,13 +40,22 @@ from mcp_aggregator.errors import (
     UpstreamFailure,
     UpstreamTimeout,
 )
+from mcp_aggregator.notifications import Feed, Put
 from mcp_aggregator.registry import UpstreamRegistry
 from mcp_aggregator.sealing import Sealer
 from mcp_aggregator.sessions import ClientSession
 from mcp_aggregator.upstream import Upstream, describe_error
 from mcp_aggregator.upstream_sessions import SessionExpired, UpstreamSessions
-from mcp_aggregator.wire import SseEvents, failure_message, is_modern, read_bounded
+from mcp_aggregator.wire import (
+    SseEvents,
+    answer_outcome,
+    failure_message,
+    is_modern,
+    read_bounded,
+    sse_event,
+)
 from mcp_common.auth import Principal
+from mcp_common.guard import send_json
 
 logger = logging.getLogger(__name__)
 
@@ -54,17 +63,10 @@ SERVER_REQUEST_PREFIX = "mcpagg."
 _MAX_JSON_ANSWER = 16 * 1024 * 1024
 _RECONNECT_SECONDS = 2.0
 
-Put = Callable[[bytes], Awaitable[None]]
-Feed = Callable[[Put], Awaitable[None]]
-
 
 def upstream_request_id(nonce: str, client_id: Any) -> str:
     """The id a client's request carries upstream (the same on every replica)."""
     return f"{nonce}~{json.dumps(client_id, separators=(',', ':'))}"
-
-
-def sse_event(message: Mapping[str, Any]) -> bytes:
-    return f"event: message\ndata: {json.dumps(message)}\n\n".encode()
 
 
 class SessionRelay:
@@ -237,8 +239,8 @@ class SessionRelay:
                 raise UpstreamBroken(
                     f"upstream {upstream.name!r} answered with something that is not the answer"
                 )
-            await _send_json(send, response.status, reply)
-            return _outcome(reply)
+            await send_json(send, response.status, reply)
+            return answer_outcome(reply)
 
         await send(
             {
@@ -295,7 +297,7 @@ class SessionRelay:
                 group.start_soon(watch_disconnect, group.cancel_scope)
         if answer is not None:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
-            return _outcome(answer)
+            return answer_outcome(answer)
         if not disconnected:
             if deadline.cancelled_caught:
                 code, outcome = "upstream_unavailable", "timeout"
@@ -410,7 +412,7 @@ class SessionRelay:
         """For a client's GET stream: one feed per per-client upstream session, relaying what
         the upstream sends on its own GET stream of that session."""
         return [
-            _bind_feed(self._follow, upstream, session_id, principal)
+            functools.partial(self._follow, upstream, session_id, principal)
             for upstream, session_id in self._owned(client)
             if upstream.session_mode == "per-client"
         ]
@@ -463,33 +465,3 @@ class SessionRelay:
                 relayed = self._outbound(message, upstream, session_id, principal)
                 if relayed is not None:
                     await put(sse_event(relayed))
-
-
-def _bind_feed(
-    follow: Callable[[Upstream, str, Principal, Put], Awaitable[None]],
-    upstream: Upstream,
-    session_id: str,
-    principal: Principal,
-) -> Feed:
-    async def feed(put: Put) -> None:
-        await follow(upstream, session_id, principal, put)
-
-    return feed
-
-
-def _outcome(answer: Mapping[str, Any]) -> str:
-    if "error" in answer:
-        return "error"
-    result = answer.get("result")
-    return "tool_error" if isinstance(result, dict) and result.get("isError") else "ok"
-
-
-async def _send_json(send: Send, status: int, body: Mapping[str, Any]) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json")],
-        }
-    )
-    await send({"type": "http.response.body", "body": json.dumps(body).encode()})

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -33,6 +32,7 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from mcp_aggregator.catalog import UpstreamListing
 from mcp_aggregator.config import UpstreamConfig
 from mcp_aggregator.errors import UpstreamUnavailable
+from mcp_aggregator.wire import last_answer
 from mcp_common.errors import Unauthorized
 from mcp_common.identity import NoToken, TokenSource
 
@@ -369,14 +369,10 @@ class Upstream:
         with contextlib.suppress(aiohttp.ClientError):
             async with self.http.delete(self.config.url, headers=headers) as ended:
                 await ended.read()
-        text = body.decode("utf-8", errors="replace")
-        for line in text.splitlines():
-            payload = line[5:].strip() if line.startswith("data:") else line.strip()
-            with contextlib.suppress(ValueError, TypeError, KeyError):
-                version = json.loads(payload)["result"]["protocolVersion"]
-                if isinstance(version, str):
-                    return version
-        return LATEST_HANDSHAKE
+        answer = last_answer(body)  # JSON or SSE
+        result = answer.get("result") if answer else None
+        version = result.get("protocolVersion") if isinstance(result, dict) else None
+        return version if isinstance(version, str) else LATEST_HANDSHAKE
 
     async def _fetch_listing(self) -> UpstreamListing:
         sessions: list[str] = []

@@ -27,6 +27,7 @@ import anyio
 
 from mcp_aggregator.errors import UpstreamBroken, UpstreamTimeout, UpstreamUnavailable
 from mcp_aggregator.upstream import Upstream, describe_error
+from mcp_aggregator.wire import last_answer
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +123,8 @@ class UpstreamSessions:
                 f"upstream {upstream.name!r} did not open a session (HTTP {status}"
                 f"{', no session id' if status == 200 else ''})"
             )
-        if b'"error"' in body and b'"result"' not in body:
+        answer = last_answer(body)  # JSON or SSE
+        if answer is None or "result" not in answer:
             raise UpstreamBroken(f"upstream {upstream.name!r} refused to initialize a session")
         await self.notify(session_id, {"jsonrpc": "2.0", "method": "notifications/initialized"})
         logger.debug("opened a session with %s", upstream.name)

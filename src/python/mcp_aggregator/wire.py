@@ -160,15 +160,24 @@ def last_answer(tail: bytes) -> dict[str, Any] | None:
     return None
 
 
+def answer_outcome(message: dict[str, Any] | None) -> str:
+    """ok / tool_error / error of a JSON-RPC answer (None: there was none)."""
+    if message is None or "error" in message:
+        return "error"
+    result = message.get("result")
+    return "tool_error" if isinstance(result, dict) and result.get("isError") else "ok"
+
+
 def forwarded_outcome(tail: bytes, status: int) -> str:
     """ok / tool_error / error from the end of a forwarded response (JSON or SSE)."""
     if status >= 400:
         return "error"
-    message = last_answer(tail)
-    if message is None or "error" in message:
-        return "error"
-    result = message["result"]
-    return "tool_error" if isinstance(result, dict) and result.get("isError") else "ok"
+    return answer_outcome(last_answer(tail))
+
+
+def sse_event(message: Any) -> bytes:
+    """One server-sent event carrying a JSON-RPC message."""
+    return f"event: message\ndata: {json.dumps(message)}\n\n".encode()
 
 
 def renamed(method: str, params: dict[str, Any], upstream_name: str) -> dict[str, Any]:
