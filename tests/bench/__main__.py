@@ -3,7 +3,7 @@ floor, and the aggregator's hop.
 
     ./pants package src/python/mcp_users:bin src/python/mcp_tickets:bin \
         src/python/mcp_data:bin src/python/mcp_aggregator:bin
-    ./pants run tests/bench:bin                   # full run, about fifteen minutes
+    ./pants run tests/bench:bin                   # full run, about twenty minutes
     ./pants run tests/bench:bin -- --quick --json dist/bench.json
 
 Starts, each as its own process on 127.0.0.1: the SDK floor server and a FastMCP server of the
@@ -27,7 +27,6 @@ import signal
 import sys
 import tempfile
 import textwrap
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -39,8 +38,11 @@ from typing import Any
 import anyio
 
 from bench import report
+from bench.contract import ContractError, capture, check_published
 from bench.issuer import AUDIENCE, ROLE, Issuer, running_issuer
-from bench.load import Load, Sample, ToolCall, measure, merge
+from bench.load import Load, Sample, ToolCall, merge
+from bench.load_pool import LoadPool, LoadPoolError
+from bench.peers import read_contract, write_contract
 from bench.servers import (
     RunningServer,
     ServerError,
@@ -77,9 +79,8 @@ class Target:
     token: str | None = None
 
     def cpu(self) -> dict[str, float]:
-        seconds = {role: server.cpu_seconds() for role, server in self.roles}
-        seconds[report.CLIENT_ROLE] = time.process_time()
-        return seconds
+        """The servers' CPU seconds so far (the client's: the load pool's processes)."""
+        return {role: server.cpu_seconds() for role, server in self.roles}
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ class Plan:
         return calls // self.rounds + (1 if index < calls % self.rounds else 0)
 
 
-FULL = Plan(calls={1: 200, 8: 800, 32: 800}, time_limit=30.0, warmup_calls=30, rounds=4)
+FULL = Plan(calls={1: 300, 8: 2000, 32: 2000}, time_limit=30.0, warmup_calls=30, rounds=4)
 QUICK = Plan(calls={1: 60, 8: 200, 32: 200}, time_limit=5.0, warmup_calls=10, rounds=2)
 
 
@@ -117,6 +118,14 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         choices=sorted(TOOLS),
         default="list_users",
         help="the users tool (tickets and data servers: list_tickets, query_data, limit 5)",
+    )
+    parser.add_argument(
+        "--load-processes",
+        type=int,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="load generator processes (default: one per CPU; a measurement at concurrency c "
+        "uses min(N, c))",
     )
     parser.add_argument(
         "--only",
@@ -181,11 +190,26 @@ def _domain_spec(
     )
 
 
-def _peer_spec(name: str, kind: str, port: int, *extra: str) -> ServerSpec:
+CONTRACT_FILE = "contract.json"
+"""In the work folder: the domain servers' tools as the peers publish them (bench.contract)."""
+
+
+def _peer_spec(name: str, kind: str, port: int, work_dir: Path, *extra: str) -> ServerSpec:
+    contract = str(work_dir / CONTRACT_FILE)
     return ServerSpec(
         name=name,
         # This venv holds mcp, fastmcp and these sources (the bench PEX runs in venv mode).
-        command=(sys.executable, "-m", "bench.peers", kind, "--port", str(port), *extra),
+        command=(
+            sys.executable,
+            "-m",
+            "bench.peers",
+            kind,
+            "--port",
+            str(port),
+            "--contract",
+            contract,
+            *extra,
+        ),
         port=port,
         env={"FASTMCP_CHECK_FOR_UPDATES": "off", "FASTMCP_SHOW_SERVER_BANNER": "false"},
     )
@@ -204,8 +228,8 @@ def server_specs(args: argparse.Namespace, work_dir: Path, issuer: Issuer) -> di
     )
     specs[users.name] = users
     if args.only != "aggregator":
-        specs[report.FLOOR] = _peer_spec(report.FLOOR, "floor", next(ports))
-        specs[report.FASTMCP] = _peer_spec(report.FASTMCP, "fastmcp", next(ports))
+        specs[report.FLOOR] = _peer_spec(report.FLOOR, "floor", next(ports), work_dir)
+        specs[report.FASTMCP] = _peer_spec(report.FASTMCP, "fastmcp", next(ports), work_dir)
         for name in (report.TICKETS, report.DATA):
             specs[name] = _domain_spec(
                 name,
@@ -235,7 +259,7 @@ def server_specs(args: argparse.Namespace, work_dir: Path, issuer: Issuer) -> di
             service="users",
         )
         specs[report.FASTMCP_REMOTE] = _peer_spec(
-            "fastmcp-remote", "fastmcp", next(ports), "--api-url", api_url
+            "fastmcp-remote", "fastmcp", next(ports), work_dir, "--api-url", api_url
         )
     if args.only != "floor":
         registry = work_dir / "upstreams.yaml"
@@ -260,7 +284,7 @@ def server_specs(args: argparse.Namespace, work_dir: Path, issuer: Issuer) -> di
             },
             service="aggregator",
         )
-        stateful = _peer_spec(STATEFUL_FLOOR, "floor", next(ports), "--stateful")
+        stateful = _peer_spec(STATEFUL_FLOOR, "floor", next(ports), work_dir, "--stateful")
         specs[stateful.name] = stateful
         stateful_registry = work_dir / "upstreams-stateful.yaml"
         stateful_registry.write_text(_upstreams_file(stateful.port, sessions="per-client"))
@@ -299,9 +323,10 @@ def build_targets(
     users = running[report.USERS]
     targets: list[Target] = []
     for name in report.TARGETS:
-        if name not in running:
+        process, domain = report.PEER_CALLS.get(name, (name, None))
+        if process not in running:
             continue
-        server = running[name]
+        server = running[process]
         roles: tuple[tuple[str, RunningServer], ...] = ((report.SERVER_ROLE, server),)
         if name in (report.USERS_REMOTE, report.FASTMCP_REMOTE):
             roles += ((report.API_ROLE, running["users-api"]),)
@@ -312,7 +337,7 @@ def build_targets(
             Target(
                 name=name,
                 url=server.spec.mcp_url,
-                call=DOMAIN_CALLS.get(name, call),
+                call=DOMAIN_CALLS.get(domain or name, call),
                 roles=roles,
                 token=token if name == report.AGGREGATOR_AUTH else None,
             )
@@ -330,14 +355,34 @@ def _skipped(target: str, protocol: str, concurrency: int, why: str) -> report.R
     )
 
 
-async def measure_all(targets: Sequence[Target], plan: Plan) -> list[report.Result]:
+async def measure_all(targets: Sequence[Target], plan: Plan, processes: int) -> list[report.Result]:
     """Every target x protocol x concurrency; the targets alternate, so drift hits all alike."""
+    async with LoadPool(processes) as pool:
+        return await _measure_all(pool, targets, plan)
+
+
+def spread(concurrency: int) -> int | None:
+    """How many load processes a measurement at `concurrency` uses (None: all of the pool's).
+
+    Calls/s at c=32 is read with every process, so that one Python client process is not the
+    limit (see bench.load_pool); CPU per call at c=8 and latency at c=1 with one, which keeps
+    the machine's CPUs from being oversubscribed (the client then uses at most one CPU and the
+    server the other) and the CPU figures free of the scheduler's contention.
+    """
+    return None if concurrency >= report.THROUGHPUT_CONCURRENCY else 1
+
+
+async def _measure_all(
+    pool: LoadPool, targets: Sequence[Target], plan: Plan
+) -> list[report.Result]:
     results: list[report.Result] = []
     for protocol, mode in PROTOCOLS.items():
         unsupported: dict[str, str] = {}
         for target in targets:
             warmup = Load(concurrency=1, calls=plan.warmup_calls, time_limit=plan.time_limit)
-            sample = await measure(target.url, mode, target.call, warmup, target.cpu, target.token)
+            sample = await pool.measure(
+                target.url, mode, target.call, warmup, target.cpu, target.token
+            )
             if not sample.latencies:
                 why = sample.setup_error or sample.first_error or "no call worked"
                 unsupported[target.name] = why
@@ -356,8 +401,14 @@ async def measure_all(targets: Sequence[Target], plan: Plan) -> list[report.Resu
                         calls=plan.round_calls(concurrency, index),
                         time_limit=plan.time_limit / plan.rounds,
                     )
-                    sample = await measure(
-                        target.url, mode, target.call, load, target.cpu, target.token
+                    sample = await pool.measure(
+                        target.url,
+                        mode,
+                        target.call,
+                        load,
+                        target.cpu,
+                        target.token,
+                        processes=spread(concurrency),
                     )
                     rounds[target.name].append(sample)
             for target in targets:
@@ -414,8 +465,10 @@ def _header(args: argparse.Namespace, plan: Plan) -> list[str]:
         f"{'quick' if args.quick else 'full'} run. Every server runs with auth=none on "
         "loopback, except aggregator+auth.",
         f"floor = the SDK's MCPServer (mcp {versions['mcp']}) and fastmcp = FastMCP "
-        f"{versions['fastmcp']}, serving the users tools from 5 fixed rows, stateless, SSE "
-        "answers, like the domain servers; users, tickets, data = the domain servers over "
+        f"{versions['fastmcp']}, stateless, SSE answers, like the domain servers, serving "
+        "each domain's tool (floor, fastmcp: users; -tickets, -data: the others) with the "
+        "domain server's published outputSchema (checked equal) and its answer, captured at "
+        "start, as a fixed answer; users, tickets, data = the domain servers over "
         "their embedded SQLite store; users->api = the users server calling the users REST API "
         "in another process over HTTP (its api_url), fastmcp->api = FastMCP calling the same "
         "API with httpx.",
@@ -426,8 +479,11 @@ def _header(args: argparse.Namespace, plan: Plan) -> list[str]:
         "sessions (sessions: per-client; 2026-07-28 clients take the fast path to it).",
         "cpu ms/call, read from /proc per process: server = the process whose tools answer "
         "(behind the hop, if any), hop = the aggregator or fastmcp's proxy, api = the REST API "
-        "process, client = this load generator.",
-        "clients: one mcp.Client session per concurrent worker; 2025-11-25 = mode='legacy', "
+        "process, client = the load generator's processes.",
+        "clients: one mcp.Client session per concurrent worker; at c=32 the workers are split "
+        f"between {args.load_processes} load generator processes (bench.load_pool), so one "
+        "Python client process is not the limit; at c=1 and c=8 one process (no CPU "
+        "oversubscribed while CPU per call is read); 2025-11-25 = mode='legacy', "
         "2026-07-28 = mode='2026-07-28'.",
         f"calls per measurement: {calls}, at most {plan.time_limit:g} s each, in "
         f"{plan.rounds} round(s) alternating between the targets. Latency is per call; "
@@ -446,24 +502,58 @@ def _run(
 ) -> list[report.Result]:
     """Start the servers (appending each to `servers`, for the caller to stop) and measure.
 
+    In three waves: the domain servers (whose tools the peers publish, `bench.contract`), then
+    the peers (the session-based floor among them), then the hops, which check their
+    upstreams when they start.
+
     Raises:
-        ServerError: a server did not start or become ready.
+        ServerError: a server did not start or become ready, or a peer could not publish the
+            domain servers' tools as they do.
     """
     with running_issuer() as issuer:
         specs = server_specs(args, work_dir, issuer)
         _progress(f"starting {len(specs)} servers (logs in {work_dir}) ...")
         running: dict[str, RunningServer] = {}
-        # The upstreams first: the aggregators and proxies check theirs when they start.
-        first = [report.USERS, "users-api", STATEFUL_FLOOR]
-        for name in sorted(specs, key=lambda n: n not in first):
-            running[name] = start(specs[name], work_dir)
-            servers.append(running[name])
-            if name in first:
+        domains = [report.USERS, report.TICKETS, report.DATA, "users-api"]
+        peers = [report.FLOOR, report.FASTMCP, "fastmcp-remote", STATEFUL_FLOOR]
+        waves = [domains, peers, [name for name in specs if name not in domains + peers]]
+        for index, wave in enumerate(waves):
+            started = [name for name in wave if name in specs]
+            for name in started:
+                running[name] = start(specs[name], work_dir)
+                servers.append(running[name])
+            for name in started:
                 wait_ready(running[name])
-        for server in servers:
-            wait_ready(server)
+            if index == 0:
+                _capture_contract(running, work_dir)
+            if index == 1:
+                _check_peers(running, work_dir)
         targets = build_targets(args, running, issuer.token())
-        return anyio.run(measure_all, targets, plan)
+        return anyio.run(measure_all, targets, plan, args.load_processes)
+
+
+def _capture_contract(running: Mapping[str, RunningServer], work_dir: Path) -> None:
+    calls: dict[str, list[ToolCall]] = {running[report.USERS].spec.mcp_url: list(TOOLS.values())}
+    for domain, call in DOMAIN_CALLS.items():
+        if domain in running:
+            calls[running[domain].spec.mcp_url] = [call]
+    try:
+        contract = anyio.run(capture, calls)
+    except ContractError as exc:
+        raise ServerError(f"cannot read the domain servers' tools: {exc}") from exc
+    write_contract(work_dir / CONTRACT_FILE, contract)
+
+
+def _check_peers(running: Mapping[str, RunningServer], work_dir: Path) -> None:
+    contract = read_contract(work_dir / CONTRACT_FILE)
+    for name in (report.FLOOR, report.FASTMCP, "fastmcp-remote", STATEFUL_FLOOR):
+        if name in running:
+            try:
+                anyio.run(check_published, running[name].spec.mcp_url, contract)
+            except ContractError as exc:
+                raise ServerError(
+                    f"{name} does not publish the domain servers' tools: {exc}"
+                ) from exc
 
 
 def _stop_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
@@ -489,7 +579,7 @@ def main(argv: Sequence[str]) -> int:
         servers: list[RunningServer] = []
         try:
             results = _run(args, plan, work_dir, servers)
-        except ServerError as exc:
+        except (ServerError, LoadPoolError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
         except KeyboardInterrupt:

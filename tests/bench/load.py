@@ -8,7 +8,7 @@ call on its own. A failed call (an exception or a result with isError) is counte
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +47,8 @@ class Sample:
     errors: int = 0
     first_error: str | None = None
     elapsed: float = 0.0
+    started: float = 0.0
+    """`time.perf_counter()` when the clock started (the same clock in every process here)."""
     negotiated: str | None = None
     workers_ready: int = 0
     setup_error: str | None = None
@@ -71,6 +73,18 @@ def merge(samples: Sequence[Sample]) -> Sample:
         for role, seconds in sample.cpu_seconds.items():
             merged.cpu_seconds[role] = merged.cpu_seconds.get(role, 0.0) + seconds
     return merged
+
+
+def combine(samples: Sequence[Sample]) -> Sample:
+    """One sample from parts of one measurement that ran side by side (in several processes):
+    calls and CPU add up, the time is from the first start to the last finish."""
+    combined = merge(samples)
+    combined.workers = sum(s.workers for s in samples)
+    combined.workers_ready = sum(s.workers_ready for s in samples)
+    timed = [s for s in samples if s.started > 0] or list(samples)
+    combined.started = min(s.started for s in timed)
+    combined.elapsed = max(s.started + s.elapsed for s in timed) - combined.started
+    return combined
 
 
 def describe(exc: BaseException) -> str:
@@ -196,10 +210,18 @@ class _Measurement:
 
 
 async def measure(
-    url: str, mode: str, call: ToolCall, load: Load, cpu: CpuProbe, token: str | None = None
+    url: str,
+    mode: str,
+    call: ToolCall,
+    load: Load,
+    cpu: CpuProbe,
+    token: str | None = None,
+    before_start: Callable[[], Awaitable[None]] | None = None,
 ) -> Sample:
     """Run `load` against the MCP server at `url` with `mcp.Client(url, mode=mode)` clients,
-    each sending `token` as a bearer token when there is one.
+    each sending `token` as a bearer token when there is one. `before_start` is awaited when
+    every worker is ready, before the clock starts (`bench.load_pool` starts several processes'
+    clocks together with it).
 
     Bounded: whatever still runs after the time limit plus generous handshake and call
     timeouts is cancelled, and the sample says so (`timed_out`).
@@ -213,6 +235,8 @@ async def measure(
             for _ in range(load.concurrency):
                 group.start_soon(run.worker)
             await run.all_arrived.wait()
+            if before_start is not None:
+                await before_start()
             before = cpu()
             run.start_clock()
             await run.all_done.wait()
@@ -220,6 +244,7 @@ async def measure(
     sample = run.sample
     sample.timed_out = guard.cancelled_caught
     sample.elapsed = run.finished - run.started
+    sample.started = run.started
     if before and after:
         sample.cpu_seconds = {name: after[name] - before.get(name, 0.0) for name in after}
     return sample

@@ -11,13 +11,32 @@ from typing import Any
 from bench.load import Sample
 
 # Targets, in the order the table shows them. The floor section: the SDK's own server and
-# FastMCP, serving the users tools from fixed rows, against the domain servers (embedded store),
-# then the production path (a separate REST API process) for a domain server and for FastMCP.
+# FastMCP, serving each domain's tool with its published contract and a fixed answer (see
+# bench.peers), against the domain servers (embedded store), then the production path (a
+# separate REST API process) for a domain server and for FastMCP.
 FLOOR = "floor"
 FASTMCP = "fastmcp"
 USERS = "users"
 TICKETS = "tickets"
 DATA = "data"
+FLOOR_TICKETS = "floor-tickets"
+FLOOR_DATA = "floor-data"
+FASTMCP_TICKETS = "fastmcp-tickets"
+FASTMCP_DATA = "fastmcp-data"
+PEER_CALLS = {
+    FLOOR_TICKETS: (FLOOR, TICKETS),
+    FLOOR_DATA: (FLOOR, DATA),
+    FASTMCP_TICKETS: (FASTMCP, TICKETS),
+    FASTMCP_DATA: (FASTMCP, DATA),
+}
+"""A peer's target for another domain's tool -> (the peer's process, the domain whose call it
+takes). `floor` and `fastmcp` themselves take the users call."""
+BASELINES = {
+    USERS: (FLOOR, FASTMCP),
+    TICKETS: (FLOOR_TICKETS, FASTMCP_TICKETS),
+    DATA: (FLOOR_DATA, FASTMCP_DATA),
+}
+"""Each domain server's (floor, FastMCP) targets: the same tool, so the same client work."""
 USERS_REMOTE = "users->api"
 FASTMCP_REMOTE = "fastmcp->api"
 # The aggregator section: hops in front of the users server (the `users` row is "direct").
@@ -28,7 +47,19 @@ FASTMCP_PROXY = "fastmcp-proxy"
 AGGREGATOR_SESSIONS = "aggregator->stateful"
 """The aggregator in front of a session-based upstream (the SDK floor keeping 2025-11-25
 sessions, `sessions: per-client`): the session relay's hop. Its `server` is that floor."""
-FLOOR_SECTION = (FLOOR, FASTMCP, USERS, TICKETS, DATA, USERS_REMOTE, FASTMCP_REMOTE)
+FLOOR_SECTION = (
+    FLOOR,
+    FASTMCP,
+    USERS,
+    FLOOR_TICKETS,
+    FASTMCP_TICKETS,
+    TICKETS,
+    FLOOR_DATA,
+    FASTMCP_DATA,
+    DATA,
+    USERS_REMOTE,
+    FASTMCP_REMOTE,
+)
 HOPS_BEFORE_USERS = (AGGREGATOR, AGGREGATOR_AUTH, FASTMCP_PROXY)
 AGGREGATOR_SECTION = (*HOPS_BEFORE_USERS, AGGREGATOR_SESSIONS)
 TARGETS = FLOOR_SECTION + AGGREGATOR_SECTION
@@ -66,11 +97,11 @@ class Goal:
 GOALS: tuple[Goal, ...] = (
     *(
         goal
-        for domain in DOMAINS
+        for domain, (floor, fastmcp) in BASELINES.items()
         for goal in (
-            Goal(domain, FLOOR, "server cpu", CPU_CONCURRENCY, "<=", 1.5),
-            Goal(domain, FASTMCP, "server cpu", CPU_CONCURRENCY, "<", 1.0),
-            Goal(domain, FLOOR, "throughput", THROUGHPUT_CONCURRENCY, ">=", 0.8),
+            Goal(domain, floor, "server cpu", CPU_CONCURRENCY, "<=", 1.5),
+            Goal(domain, fastmcp, "server cpu", CPU_CONCURRENCY, "<", 1.0),
+            Goal(domain, floor, "throughput", THROUGHPUT_CONCURRENCY, ">=", 0.8),
         )
     ),
     Goal(USERS_REMOTE, FASTMCP_REMOTE, "server cpu", CPU_CONCURRENCY, "<=", 1.5),
@@ -194,10 +225,10 @@ def metric_value(result: Result | None, metric: str) -> float | None:
 
 
 def load_generator_busy(result: Result | None) -> float | None:
-    """The share of one CPU the load generator (one process) used during `result`.
+    """The CPUs the load generator's processes used during `result` (1.0 = one CPU).
 
-    Near 1.0 the measurement's calls/s is the client's limit, not the server's: calls/s is
-    then about 1000 / the client's CPU ms per call, whatever the server spends.
+    Near the number of its processes, the measurement's calls/s is the client's limit, not the
+    server's (see `bench.load_pool`).
     """
     if result is None or result.calls_per_second is None:
         return None
@@ -209,7 +240,7 @@ def _busy_note(target: Result | None, baseline: Result | None) -> str | None:
     mine, theirs = load_generator_busy(target), load_generator_busy(baseline)
     if mine is None or theirs is None:
         return None
-    return f"load generator at {mine:.0%} / {theirs:.0%} of a CPU"
+    return f"load generator at {mine:.0%} / {theirs:.0%} of one CPU"
 
 
 def ratios(results: Sequence[Result], goals: Sequence[Goal] = GOALS) -> list[Ratio]:
