@@ -113,6 +113,11 @@ async def _all_pages(
 LATEST_HANDSHAKE = HANDSHAKE_PROTOCOL_VERSIONS[-1]
 RELAYED = frozenset({"sampling", "elicitation", "roots"})
 """Client capabilities whose requests the aggregator relays to its 2025-11-25 clients."""
+NEEDS_RECHECK_SECONDS = 600.0
+"""How long the capabilities a session-based upstream's tools need are trusted while its tool
+list stays the same (see `Upstream._capability_needs`)."""
+
+Needs = tuple[tuple[str, frozenset[str]], ...]
 
 
 async def _refuse(*_args: Any) -> Any:
@@ -146,6 +151,8 @@ class Upstream:
         self.session_version: str = LATEST_HANDSHAKE
         """The handshake version its sessions are opened in (what it agreed to)."""
         self._mode = "auto"
+        self._needs: tuple[frozenset[str], float, Needs] | None = None
+        """The last `_capability_needs`: for which tool names, when (monotonic), the answer."""
 
     @property
     def name(self) -> str:
@@ -399,7 +406,7 @@ class Upstream:
                 templates = await _all_pages(
                     lambda c: client.list_resource_templates(cursor=c), "resource_templates", name
                 )
-        needs: tuple[tuple[str, frozenset[str]], ...] = ()
+        needs: Needs = ()
         if self._mode == "legacy" and self.session_based:
             needs = await self._capability_needs({tool.name for tool in tools})
         if self._mode != "legacy":
@@ -416,11 +423,27 @@ class Upstream:
             tool_needs=needs,
         )
 
-    async def _capability_needs(self, names: set[str]) -> tuple[tuple[str, frozenset[str]], ...]:
+    async def _capability_needs(self, names: set[str]) -> Needs:
         """Tools a session-based server offers only to clients with some capability (it
         registers them at `initialize`, as server-everything does with sampling): each
         with the capabilities without which it is not listed. The aggregator lists such a
-        tool only to clients that declared them, so no client sees a tool it cannot call."""
+        tool only to clients that declared them, so no client sees a tool it cannot call.
+
+        Finding them takes a listing session per capability, so the answer is kept while the
+        tool list (with every capability) names the same tools, and found again when it
+        changes or after `NEEDS_RECHECK_SECONDS` (a server that gates an existing tool
+        differently without changing its list is seen then)."""
+        key = frozenset(names)
+        now = time.monotonic()
+        if self._needs is not None:
+            known, when, needs = self._needs
+            if known == key and now - when < NEEDS_RECHECK_SECONDS:
+                return needs
+        needs = await self._find_capability_needs(names)
+        self._needs = (key, now, needs)
+        return needs
+
+    async def _find_capability_needs(self, names: set[str]) -> Needs:
         base = await self._tool_names(frozenset())
         gated = names - base
         if not gated:
