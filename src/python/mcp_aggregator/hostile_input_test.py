@@ -9,6 +9,7 @@ calls, made all along, keep succeeding.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -61,7 +62,19 @@ def aggregator() -> Iterator[Running]:
                 portal.wrap_async_context_manager(serve(app)) as url,
                 httpx.Client(timeout=30) as http,
             ):
+                _wait_ready(http, url)
                 yield Running(url, http)
+
+
+def _wait_ready(http: httpx.Client, url: str, timeout: float = 30.0) -> None:
+    """Until the aggregator has listed its upstream: serving is not yet knowing the tools
+    (a test that called at once found "unknown tool 'echo'; known: none" when the first
+    listing was slower, as after other tests in the same process)."""
+    deadline = time.monotonic() + timeout
+    while http.get(f"{url}/health/ready").status_code != 200:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the aggregator was not ready within {timeout:g} s")
+        time.sleep(0.05)
 
 
 def _error(response: httpx.Response) -> dict[str, Any]:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import socket
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -67,6 +69,30 @@ async def serve(
         with contextlib.suppress(asyncio.CancelledError):
             await task
         sock.close()
+        _drop_stale_signal_handlers()
+
+
+def _drop_stale_signal_handlers() -> None:
+    """Put SIGTERM and SIGINT back to their defaults when their handler belongs to a uvicorn
+    server that has stopped.
+
+    Each server started in the main thread installs its handlers and restores, when it stops,
+    the ones it found. Servers stopped in another order than they started (an upstream before
+    the aggregator in front of it) leave the handler of a stopped server installed. The SSE
+    library the SDK answers with reads that handler to learn of a shutdown (sse_starlette's
+    watcher, one per event loop): every later SSE answer in the process, on any loop, was then
+    cut off at once as if the server were stopping (answers "not completed", or an aggregator
+    that could never list its upstream when test files shared one process).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return  # uvicorn installs handlers from the main thread only
+    for number in (signal.SIGTERM, signal.SIGINT):
+        owner = getattr(signal.getsignal(number), "__self__", None)
+        if isinstance(owner, uvicorn.Server) and owner.should_exit:
+            if number == signal.SIGINT:
+                signal.signal(number, signal.default_int_handler)
+            else:
+                signal.signal(number, signal.SIG_DFL)
 
 
 PROTOCOL_MODES = ("legacy", "2026-07-28")
