@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
+import ssl
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -319,3 +322,52 @@ async def test_a_killed_replica_loses_no_call_that_had_not_started_on_it(edge: E
         assert failed.started < killed_at, failed
         assert failed.ended > killed_from, failed
         assert served.get(failed.text) == "b", failed
+
+
+def _served_certificate(edge: Edge) -> bytes:
+    """The certificate the edge presents now (DER), over a fresh TLS connection."""
+    port = int(edge.url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+        edge.ca.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    return der
+
+
+def _replace(path: Path, content: bytes) -> None:
+    """Write `content` beside `path` and move it over `path` in one step (a watched move)."""
+    scratch = path.with_name(f".{path.name}.new")
+    scratch.write_bytes(content)
+    os.replace(scratch, path)
+
+
+async def test_a_renewed_certificate_is_served_without_restarting_envoy(edge: Edge) -> None:
+    certificate = Path(edge.values["tls"]["certificateFile"])
+    key = Path(edge.values["tls"]["privateKeyFile"])
+    old = _served_certificate(edge)
+    failed = edge.envoy_stat("sds.edge_certificate.key_rotation_failed")
+
+    # A broken certificate (a renewal written half-way, a wrong file) is refused; the edge
+    # keeps serving the one it has.
+    _replace(certificate, b"-----BEGIN CERTIFICATE-----\nnot a certificate\n")
+    with anyio.fail_after(30):
+        while edge.envoy_stat("sds.edge_certificate.key_rotation_failed") == failed:
+            await anyio.sleep(0.1)
+    assert _served_certificate(edge) == old
+
+    # The renewed pair (as cert-manager writes it into the Secret) is served from then on.
+    renewed = edge.authority.issue_cert("localhost", "127.0.0.1")
+    _replace(key, renewed.private_key_pem.bytes())
+    _replace(certificate, renewed.cert_chain_pems[0].bytes())
+    expected = ssl.PEM_cert_to_DER_cert(renewed.cert_chain_pems[0].bytes().decode())
+    with anyio.fail_after(30):
+        while (served := _served_certificate(edge)) == old:
+            await anyio.sleep(0.1)
+    assert served == expected
+    assert edge.envoy.poll() is None  # the same Envoy process throughout
+    # And calls go through as before, on the new certificate.
+    async with edge.client("2026-07-28") as client:
+        tools = await client.list_tools()
+    assert tools.tools

@@ -35,7 +35,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from edge.probe import Probe
 from mcp_aggregator.config import envoy_cluster
-from mcp_edge.envoy import render
+from mcp_edge.envoy import render, render_certificate_sds
 from mcp_edge.values import EdgeValues
 from mcp_stack.identity import StackIdentity, local_identity
 from mcp_stack.stack import (
@@ -73,6 +73,7 @@ class Exchange:
 class Edge:
     url: str  # https://localhost:PORT/mcp
     ca: ssl.SSLContext
+    authority: trustme.CA  # issued the edge's certificate (a test may issue it a new one)
     replicas: dict[str, Running]  # "a", "b"
     identity: StackIdentity
     registry: Path
@@ -226,8 +227,10 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
     url = f"https://localhost:{edge_port}/mcp"
     ca = trustme.CA()
     cert = ca.issue_cert("localhost", "127.0.0.1")
-    cert.cert_chain_pems[0].write_to_path(str(root / "edge.crt"))
-    cert.private_key_pem.write_to_path(str(root / "edge.key"))
+    tls = root / "tls"  # the Secret's mount: Envoy watches this folder
+    tls.mkdir()
+    cert.cert_chain_pems[0].write_to_path(str(tls / "edge.crt"))
+    cert.private_key_pem.write_to_path(str(tls / "edge.key"))
     probe = Probe()
     with contextlib.ExitStack() as stack:
         identity = stack.enter_context(local_identity(root))
@@ -267,8 +270,9 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
             "healthPort": health_port,
             "adminPort": admin_port,
             "tls": {
-                "certificateFile": str(root / "edge.crt"),
-                "privateKeyFile": str(root / "edge.key"),
+                "certificateFile": str(tls / "edge.crt"),
+                "privateKeyFile": str(tls / "edge.key"),
+                "sdsConfigFile": str(root / "certificate-sds.yaml"),
             },
             "accessLogPath": str(root / "access.log"),
             "healthCheckInterval": "1s",
@@ -278,6 +282,7 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
         yield Edge(
             url=url,
             ca=ssl.create_default_context(cafile=str(_write_ca(ca, root))),
+            authority=ca,
             replicas={name: by_name[s.name] for name, s in replicas.items()},
             identity=identity,
             registry=registry,
@@ -300,6 +305,7 @@ def run_envoy(
     values = EdgeValues.from_mapping(edge_values)
     config = root / f"{name}.yaml"
     config.write_text(yaml.safe_dump(render(values)))
+    Path(values.certificate_sds_file).write_text(yaml.safe_dump(render_certificate_sds(values)))
     Path(values.access_log_path).touch()
     log_path = root / f"{name}.log"
     with log_path.open("wb") as log:

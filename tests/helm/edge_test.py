@@ -68,12 +68,14 @@ def test_the_bootstrap_is_what_mcp_edge_renders_from_the_same_values(
 ) -> None:
     data = bootstrap(helm.render("mcp-edge", [scenario], sets=sets))["data"]
     values, rendered = tmp_path / "edge.values.yaml", tmp_path / "envoy.yaml"
+    sds = tmp_path / "certificate-sds.yaml"
     values.write_text(data["edge.values.yaml"])
-    assert mcp_edge_main([str(values), str(rendered)]) == 0
+    assert mcp_edge_main([str(values), str(rendered), str(sds)]) == 0
     # The one source of truth is src/python/mcp_edge: the chart's template must agree with it.
     assert yaml.safe_load(data["envoy.yaml"]) == yaml.safe_load(
         rendered.read_text()
     ), "src/helm/mcp-edge/templates/_bootstrap.tpl differs from src/python/mcp_edge/envoy.py"
+    assert yaml.safe_load(data["certificate-sds.yaml"]) == yaml.safe_load(sds.read_text())
     # And the values are the chart's own, not some fixed file.
     edge_values = yaml.safe_load(data["edge.values.yaml"])
     for key, value in sets.items():
@@ -105,8 +107,26 @@ def _with_throwaway_tls(config: str, tmp_path: Path) -> Path:
         capture_output=True,
         timeout=60,
     )  # fmt: skip
+    sds = tmp_path / "certificate-sds.yaml"
+    sds.write_text(
+        yaml.safe_dump(
+            {
+                "resources": [
+                    {
+                        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3"
+                        ".Secret",
+                        "name": "edge_certificate",
+                        "tls_certificate": {
+                            "certificate_chain": {"filename": str(tmp_path / "tls.crt")},
+                            "private_key": {"filename": str(tmp_path / "tls.key")},
+                        },
+                    }
+                ]
+            }
+        )
+    )
     path = tmp_path / "envoy.yaml"
-    path.write_text(config.replace("/etc/envoy/tls/", f"{tmp_path}/"))
+    path.write_text(config.replace("/etc/envoy/bootstrap/certificate-sds.yaml", str(sds)))
     return path
 
 
@@ -125,7 +145,7 @@ def test_the_real_envoy_accepts_the_rendered_bootstrap(
     helm: Helm, tmp_path: Path, scenario: str, sets: dict[str, Any]
 ) -> None:
     text = bootstrap(helm.render("mcp-edge", [scenario], sets=sets))["data"]["envoy.yaml"]
-    assert "/etc/envoy/tls/tls.crt" in text
+    assert "/etc/envoy/bootstrap/certificate-sds.yaml" in text
     result = _envoy_validate(_with_throwaway_tls(text, tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "OK" in result.stdout
@@ -157,11 +177,20 @@ def test_every_edge_manifest_is_valid_kubernetes_with_tls_and_admin_inside(helm:
     assert container["args"][:2] == ["--config-path", "/etc/envoy/bootstrap/envoy.yaml"]
     assert mounts["bootstrap"] == "/etc/envoy/bootstrap"
     config = envoy_config(manifests)
-    (certificate,) = listener(config, "edge_https")["filter_chains"][0]["transport_socket"][
+    (reference,) = listener(config, "edge_https")["filter_chains"][0]["transport_socket"][
         "typed_config"
-    ]["common_tls_context"]["tls_certificates"]
-    assert certificate["certificate_chain"]["filename"] == "/etc/envoy/tls/tls.crt"
-    assert certificate["private_key"]["filename"] == "/etc/envoy/tls/tls.key"
+    ]["common_tls_context"]["tls_certificate_sds_secret_configs"]
+    # In the bootstrap's own ConfigMap; it names the Secret's files and watches their folder.
+    sds_file = reference["sds_config"]["path_config_source"]["path"]
+    assert sds_file == "/etc/envoy/bootstrap/certificate-sds.yaml"
+    sds = yaml.safe_load(bootstrap(manifests)["data"]["certificate-sds.yaml"])
+    (secret,) = sds["resources"]
+    assert secret["name"] == reference["name"]
+    assert secret["tls_certificate"] == {
+        "certificate_chain": {"filename": "/etc/envoy/tls/tls.crt"},
+        "private_key": {"filename": "/etc/envoy/tls/tls.key"},
+        "watched_directory": {"path": "/etc/envoy/tls"},
+    }
     # The admin interface listens on loopback and is no container port; probes use /ready.
     assert config["admin"]["address"]["socket_address"]["address"] == "127.0.0.1"
     admin_port = config["admin"]["address"]["socket_address"]["port_value"]

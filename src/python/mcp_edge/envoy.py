@@ -3,7 +3,11 @@
 In front of the aggregator replicas, Envoy does what a proxy is good at and nothing the
 aggregator must decide:
 
-- TLS termination (the certificate and key of a Kubernetes TLS Secret, mounted as files);
+- TLS termination (the certificate and key of a Kubernetes TLS Secret, mounted as files),
+  read through a file-based SDS document (`render_certificate_sds`) that watches the Secret's
+  folder: when cert-manager renews the Secret and the kubelet swaps the mounted files, Envoy
+  serves the new certificate without a restart (a static `tls_certificates` entry is read
+  once, at start);
 - a first gate of Entra ID JWT checks (`jwt_authn`: RS256 signature against the tenant's remote
   JWKS, issuer in the v1 or v2 form, audience, expiry). The token is forwarded unchanged: the
   aggregator checks it again and decides per tool. Envoy's own 401 carries the same RFC 9728
@@ -25,12 +29,14 @@ endpoints stay internal. Values use the names a Helm chart would (`tenantId`, `a
 
 from __future__ import annotations
 
+import posixpath
 from typing import Any
 from urllib.parse import urlsplit
 
 from mcp_edge.values import EdgeValues, is_ip, retry_after
 
 AGGREGATOR_CLUSTER = "mcp_aggregator"
+CERTIFICATE_SDS_NAME = "edge_certificate"
 JWKS_CLUSTER = "entra_jwks"
 _TYPE = "type.googleapis.com/envoy.extensions"
 
@@ -365,10 +371,13 @@ def _edge_listener(values: EdgeValues) -> dict[str, Any]:
                         "common_tls_context": {
                             "alpn_protocols": ["h2", "http/1.1"],
                             "tls_params": {"tls_minimum_protocol_version": "TLSv1_2"},
-                            "tls_certificates": [
+                            "tls_certificate_sds_secret_configs": [
                                 {
-                                    "certificate_chain": {"filename": values.certificate_file},
-                                    "private_key": {"filename": values.private_key_file},
+                                    "name": CERTIFICATE_SDS_NAME,
+                                    "sds_config": {
+                                        "path_config_source": {"path": values.certificate_sds_file},
+                                        "resource_api_version": "V3",
+                                    },
                                 }
                             ],
                         },
@@ -426,6 +435,30 @@ def _health_listener(values: EdgeValues) -> dict[str, Any]:
                 ]
             }
         ],
+    }
+
+
+def render_certificate_sds(values: EdgeValues) -> dict[str, Any]:
+    """The SDS document the bootstrap reads the edge's certificate from (at
+    `values.certificate_sds_file`): the certificate and key files, and the folder to watch.
+
+    The folder is the certificate's: a Kubernetes Secret volume updates by swapping a `..data`
+    symlink there, which Envoy sees as a move and answers by reading the pair again (checked
+    for a consistent read of both). A pair that does not load keeps the old one serving.
+    """
+    folder = posixpath.dirname(values.certificate_file) or "."
+    return {
+        "resources": [
+            {
+                "@type": f"{_TYPE}.transport_sockets.tls.v3.Secret",
+                "name": CERTIFICATE_SDS_NAME,
+                "tls_certificate": {
+                    "certificate_chain": {"filename": values.certificate_file},
+                    "private_key": {"filename": values.private_key_file},
+                    "watched_directory": {"path": folder},
+                },
+            }
+        ]
     }
 
 

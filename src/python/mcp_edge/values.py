@@ -41,6 +41,7 @@ class EdgeValues:
     port: int = 8443
     certificate_file: str = "/etc/envoy/tls/tls.crt"
     private_key_file: str = "/etc/envoy/tls/tls.key"
+    certificate_sds_file: str = "/etc/envoy/bootstrap/certificate-sds.yaml"
     health_port: int = 8081
     admin_port: int = 9901
     access_log_path: str = "/dev/stdout"
@@ -59,7 +60,10 @@ class EdgeValues:
         - `aggregator.endpoints`: `host:port` strings (a headless Service name resolves to
           every ready pod; IP addresses are used as they are);
         - `authorityHost`, `v1IssuerHost`, `authorityCaFile`, `jwksCacheDuration`;
-        - `port`, `listenAddress`, `tls.certificateFile`, `tls.privateKeyFile`;
+        - `port`, `listenAddress`, `tls.certificateFile`, `tls.privateKeyFile`,
+          `tls.sdsConfigFile` (where Envoy reads the certificate's SDS document,
+          `mcp_edge.envoy.render_certificate_sds`: the certificate is reloaded when the
+          files change, as when Kubernetes updates the mounted Secret);
         - `healthPort` (plain HTTP `/ready` for kubelet probes), `adminPort` (127.0.0.1 only);
         - `accessLogPath`, `streamIdleTimeout`, `requestHeadersTimeout`,
           `healthCheckInterval`, `maxConnections`;
@@ -100,6 +104,7 @@ class EdgeValues:
             "port": values.get("port"),
             "certificate_file": tls.get("certificateFile"),
             "private_key_file": tls.get("privateKeyFile"),
+            "certificate_sds_file": tls.get("sdsConfigFile"),
             "health_port": values.get("healthPort"),
             "admin_port": values.get("adminPort"),
             "access_log_path": values.get("accessLogPath"),

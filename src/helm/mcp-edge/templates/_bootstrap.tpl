@@ -5,6 +5,21 @@ The edge's Envoy v3 bootstrap: the same document `python -m mcp_edge` renders
 scenarios, and fails when they differ: change the two together.
 */}}
 
+{{/*
+The SDS document the bootstrap reads the certificate from (mcp_edge.envoy.render_certificate_sds):
+the Secret's files, and its folder to watch, so a renewed Secret is served without a restart.
+*/}}
+{{- define "mcp-edge.certificateSds" -}}
+{{- $e := . }}
+resources:
+  - "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret
+    name: edge_certificate
+    tls_certificate:
+      certificate_chain: {filename: {{ $e.tls.certificateFile | quote }}}
+      private_key: {filename: {{ $e.tls.privateKeyFile | quote }}}
+      watched_directory: {path: {{ dir $e.tls.certificateFile | quote }}}
+{{- end }}
+
 {{/* "true" when the host is an IP address (IPv4, or IPv6 with its brackets stripped). */}}
 {{- define "mcp-edge.isIP" -}}
 {{- $octet := "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])" }}
@@ -219,9 +234,11 @@ static_resources:
               common_tls_context:
                 alpn_protocols: [h2, http/1.1]
                 tls_params: {tls_minimum_protocol_version: TLSv1_2}
-                tls_certificates:
-                  - certificate_chain: {filename: {{ $e.tls.certificateFile | quote }}}
-                    private_key: {filename: {{ $e.tls.privateKeyFile | quote }}}
+                tls_certificate_sds_secret_configs:
+                  - name: edge_certificate
+                    sds_config:
+                      path_config_source: {path: {{ $e.tls.sdsConfigFile | quote }}}
+                      resource_api_version: V3
     - name: edge_health
       address:
         {{- include "mcp-edge.address" (dict "host" $e.listenAddress "port" $e.healthPort) | nindent 8 }}

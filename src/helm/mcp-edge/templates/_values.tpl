@@ -9,7 +9,7 @@ input of `python -m mcp_edge`; the ConfigMap carries it beside the bootstrap it 
 {{- $endpoint := printf "%s.%s.svc.cluster.local:%d" .Values.aggregator.service $namespace (int .Values.aggregator.port) }}
 {{- $_ := set $e "aggregator" (dict "endpoints" (list $endpoint)) }}
 {{- $_ = set $e "listenAddress" "0.0.0.0" }}
-{{- $_ = set $e "tls" (dict "certificateFile" "/etc/envoy/tls/tls.crt" "privateKeyFile" "/etc/envoy/tls/tls.key") }}
+{{- $_ = set $e "tls" (dict "certificateFile" "/etc/envoy/tls/tls.crt" "privateKeyFile" "/etc/envoy/tls/tls.key" "sdsConfigFile" "/etc/envoy/bootstrap/certificate-sds.yaml") }}
 {{- $_ = set $e "accessLogPath" "/dev/stdout" }}
 {{- toYaml $e }}
 {{- end }}
