@@ -320,6 +320,7 @@ def test_the_service_is_cluster_ip_or_a_load_balancer(helm: Helm) -> None:
         ({"envoy.audiences": []}, "envoy.audiences is required"),
         ({"envoy.resourceUrl": ""}, "envoy.resourceUrl is required"),
         ({"tls.secretName": ""}, "tls.secretName is required"),
+        ({"tls.certificate.create": True}, "tls.certificate.issuerRef.name is required"),
         (
             {"envoy.healthPort": 8443},
             "envoy.port (8443), envoy.healthPort (8443) and envoy.adminPort (9901) must differ",
@@ -342,6 +343,8 @@ def test_missing_or_clashing_edge_values_are_refused_by_name(
         ("envoy.tenantID", "x", "Additional property tenantID is not allowed"),
         ("service.type", "NodePort", "service.type: service.type must be one of the following"),
         ("image.digest", "sha256:abc", "image.digest: Does not match pattern"),
+        ("tls.certificate.renewBefore", "30 days", "tls.certificate.renewBefore: Does not match"),
+        ("tls.certificate.issuerRef.kind", "Vault", "tls.certificate.issuerRef.kind: tls"),
     ],
 )
 def test_a_broken_edge_value_is_refused_by_the_schema_naming_it(
@@ -350,3 +353,39 @@ def test_a_broken_edge_value_is_refused_by_the_schema_naming_it(
     error = helm.refusal("mcp-edge", ["minimal-values.yaml"], sets={key: value})
     assert "values don't meet the specifications of the schema" in error
     assert message in error, error
+
+
+def test_no_certificate_is_rendered_unless_asked(helm: Helm) -> None:
+    manifests = helm.render("mcp-edge", ["production-values.yaml"])
+    assert not by_kind(manifests, "Certificate")
+
+
+def test_a_cert_manager_certificate_writes_the_secret_the_edge_mounts(helm: Helm) -> None:
+    sets = {"tls.certificate.create": True, "tls.certificate.issuerRef.name": "letsencrypt"}
+    manifests = helm.render("mcp-edge", ["production-values.yaml"], sets=sets)
+    certificate = one(manifests, "Certificate")
+    assert certificate["apiVersion"] == "cert-manager.io/v1"
+    spec = certificate["spec"]
+    volumes = {v["name"]: v for v in pod_spec(one(manifests, "Deployment"))["volumes"]}
+    assert spec["secretName"] == volumes["tls"]["secret"]["secretName"] == "mcp-edge-tls"
+    # By default for the public host of the MCP URL the edge serves.
+    resource_url = yaml.safe_load(bootstrap(manifests)["data"]["edge.values.yaml"])["resourceUrl"]
+    assert spec["dnsNames"] == [resource_url.split("/")[2]]
+    assert spec["issuerRef"] == {
+        "name": "letsencrypt",
+        "kind": "ClusterIssuer",
+        "group": "cert-manager.io",
+    }
+    assert spec["privateKey"] == {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"}
+    assert spec["renewBefore"] == "720h"
+    # Everything else is still valid Kubernetes (a Certificate needs cert-manager's CRD).
+    for manifest in manifests:
+        if manifest["kind"] != "Certificate":
+            validate(manifest)
+
+    named = helm.render(
+        "mcp-edge",
+        ["production-values.yaml"],
+        sets={**sets, "tls.certificate.dnsNames": ["mcp.example.org", "*.mcp.example.org"]},
+    )
+    assert one(named, "Certificate")["spec"]["dnsNames"] == ["mcp.example.org", "*.mcp.example.org"]

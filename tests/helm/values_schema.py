@@ -432,7 +432,35 @@ def edge() -> dict[str, Schema]:
                 "podLabels": {**STRING_MAP, "minProperties": 1},
             }
         ),
-        "tls": obj({"secretName": string("^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?)?$")}),
+        "tls": obj(
+            {
+                "secretName": string("^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?)?$"),
+                "certificate": obj(
+                    {
+                        "create": BOOLEAN,
+                        "dnsNames": {
+                            "type": "array",
+                            "items": string("^(\\*\\.)?[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"),
+                        },
+                        "issuerRef": obj(
+                            {
+                                "name": string("^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?)?$"),
+                                "kind": {"enum": ["Issuer", "ClusterIssuer"]},
+                                "group": string("^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"),
+                            }
+                        ),
+                        # A Go duration, as cert-manager takes it: 720h, 1h30m.
+                        "renewBefore": string("^([0-9]+(\\.[0-9]+)?(h|m|s))+$"),
+                        "privateKey": obj(
+                            {
+                                "algorithm": {"enum": ["RSA", "ECDSA", "Ed25519"]},
+                                "size": {"enum": [256, 384, 521, 2048, 3072, 4096, 8192]},
+                            }
+                        ),
+                    }
+                ),
+            }
+        ),
         "service": obj(
             {
                 "type": {"enum": ["ClusterIP", "LoadBalancer"]},

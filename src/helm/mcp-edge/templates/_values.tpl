@@ -27,7 +27,11 @@ input of `python -m mcp_edge`; the ConfigMap carries it beside the bootstrap it 
 {{- fail "envoy.resourceUrl is required: the public MCP URL clients use, e.g. https://mcp.example.com/mcp (the aggregator's auth.resourceUrl)" }}
 {{- end }}
 {{- if not .Values.tls.secretName }}
-{{- fail "tls.secretName is required: an existing kubernetes.io/tls Secret with tls.crt and tls.key (e.g. from a cert-manager Certificate)" }}
+{{- fail "tls.secretName is required: an existing kubernetes.io/tls Secret with tls.crt and tls.key, or the one tls.certificate.create makes cert-manager write" }}
+{{- end }}
+{{- $certificate := .Values.tls.certificate }}
+{{- if and $certificate.create (not $certificate.issuerRef.name) }}
+{{- fail "tls.certificate.issuerRef.name is required with tls.certificate.create: the cert-manager Issuer or ClusterIssuer that signs the edge's certificate" }}
 {{- end }}
 {{- $ports := list (int $e.port) (int $e.healthPort) (int $e.adminPort) }}
 {{- if ne (len ($ports | uniq)) 3 }}
@@ -93,4 +97,13 @@ input of `python -m mcp_edge`; the ConfigMap carries it beside the bootstrap it 
     - name: tls
       mountPath: /etc/envoy/tls
       readOnly: true
+{{- end }}
+
+{{/* The names of the edge's certificate: tls.certificate.dnsNames, else the host of envoy.resourceUrl. */}}
+{{- define "mcp-edge.dnsNames" -}}
+{{- $names := .Values.tls.certificate.dnsNames }}
+{{- if not $names }}
+{{- $names = list (urlParse .Values.envoy.resourceUrl).hostname }}
+{{- end }}
+{{- toYaml $names }}
 {{- end }}
