@@ -22,7 +22,7 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric import rsa
 from mcp import types
 
-from edge.harness import Edge, Exchange, free_port, run_envoy
+from edge.harness import Edge, Exchange, free_port, mount_secret, run_envoy
 from edge.probe import PROBE_TOOLS
 from mcp_aggregator.config import envoy_cluster
 from mcp_testkit.identity import AGGREGATOR_API
@@ -336,38 +336,31 @@ def _served_certificate(edge: Edge) -> bytes:
     return der
 
 
-def _replace(path: Path, content: bytes) -> None:
-    """Write `content` beside `path` and move it over `path` in one step (a watched move)."""
-    scratch = path.with_name(f".{path.name}.new")
-    scratch.write_bytes(content)
-    os.replace(scratch, path)
-
-
 async def test_a_renewed_certificate_is_served_without_restarting_envoy(edge: Edge) -> None:
-    certificate = Path(edge.values["tls"]["certificateFile"])
-    key = Path(edge.values["tls"]["privateKeyFile"])
+    folder = Path(edge.values["tls"]["certificateFile"]).parent
     old = _served_certificate(edge)
     failed = edge.envoy_stat("sds.edge_certificate.key_rotation_failed")
 
-    # A broken certificate (a renewal written half-way, a wrong file) is refused; the edge
-    # keeps serving the one it has.
-    _replace(certificate, b"-----BEGIN CERTIFICATE-----\nnot a certificate\n")
+    # A Secret updated with a pair that does not belong together (a wrong key pasted in) is
+    # refused; the edge keeps serving the certificate it has.
+    mismatched = edge.authority.issue_cert("localhost", "127.0.0.1")
+    mismatched.private_key_pem = edge.authority.issue_cert("other").private_key_pem
+    mount_secret(folder, mismatched)
     with anyio.fail_after(30):
         while edge.envoy_stat("sds.edge_certificate.key_rotation_failed") == failed:
             await anyio.sleep(0.1)
     assert _served_certificate(edge) == old
 
-    # The renewed pair (as cert-manager writes it into the Secret) is served from then on.
+    # The renewed Secret (as cert-manager writes it and the kubelet swaps it in) is served from
+    # then on, by the same Envoy process.
     renewed = edge.authority.issue_cert("localhost", "127.0.0.1")
-    _replace(key, renewed.private_key_pem.bytes())
-    _replace(certificate, renewed.cert_chain_pems[0].bytes())
+    mount_secret(folder, renewed)
     expected = ssl.PEM_cert_to_DER_cert(renewed.cert_chain_pems[0].bytes().decode())
     with anyio.fail_after(30):
         while (served := _served_certificate(edge)) == old:
             await anyio.sleep(0.1)
     assert served == expected
-    assert edge.envoy.poll() is None  # the same Envoy process throughout
-    # And calls go through as before, on the new certificate.
+    assert edge.envoy.poll() is None
     async with edge.client("2026-07-28") as client:
         tools = await client.list_tools()
     assert tools.tools

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import socket
 import ssl
@@ -228,9 +229,7 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
     ca = trustme.CA()
     cert = ca.issue_cert("localhost", "127.0.0.1")
     tls = root / "tls"  # the Secret's mount: Envoy watches this folder
-    tls.mkdir()
-    cert.cert_chain_pems[0].write_to_path(str(tls / "edge.crt"))
-    cert.private_key_pem.write_to_path(str(tls / "edge.key"))
+    mount_secret(tls, cert)
     probe = Probe()
     with contextlib.ExitStack() as stack:
         identity = stack.enter_context(local_identity(root))
@@ -348,6 +347,23 @@ def run_envoy(
         except subprocess.TimeoutExpired:
             envoy.kill()
             envoy.wait()
+
+
+def mount_secret(folder: Path, cert: trustme.LeafCert) -> None:
+    """Write `cert` into `folder` as the kubelet mounts a TLS Secret, and update it the same way
+    when called again: the pair in a fresh `..<version>` folder, `..data` pointing at it
+    (swapped by one rename), and `edge.crt` / `edge.key` as links through `..data`."""
+    folder.mkdir(exist_ok=True)
+    version = folder / f"..{time.monotonic_ns()}"
+    version.mkdir()
+    cert.cert_chain_pems[0].write_to_path(str(version / "edge.crt"))
+    cert.private_key_pem.write_to_path(str(version / "edge.key"))
+    swap = folder / "..data_tmp"
+    swap.symlink_to(version.name)
+    os.replace(swap, folder / "..data")
+    for name in ("edge.crt", "edge.key"):
+        if not (folder / name).is_symlink():
+            (folder / name).symlink_to(f"..data/{name}")
 
 
 def _write_ca(ca: trustme.CA, root: Path) -> Path:
