@@ -16,7 +16,6 @@ of the job, each answers `{"sample": {...}}`.
 from __future__ import annotations
 
 import json
-import math
 import sys
 import time
 from collections.abc import Sequence
@@ -112,12 +111,11 @@ class LoadPool:
         """
         parts = min(processes or self.processes, self.processes, load.concurrency)
         workers = self._workers[:parts]
-        concurrency = split(load.concurrency, parts)
-        calls = [math.ceil(load.calls * c / load.concurrency) for c in concurrency]
-        calls[-1] -= sum(calls) - load.calls
+        # Both split largest first, so the process with one worker more gets a call more.
+        concurrency, calls = split(load.concurrency, parts), split(load.calls, parts)
         job = {"url": url, "mode": mode, "call": asdict(call), "token": token}
         for worker, share, budget in zip(workers, concurrency, calls, strict=True):
-            part = replace(load, concurrency=share, calls=max(budget, 0))
+            part = replace(load, concurrency=share, calls=budget)
             await worker.send({**job, "load": asdict(part)})
         # Each process bounds its own measurement (see `measure`); this bounds the waiting.
         bound = load.call_timeout * (load.warmup_calls + 3) + load.time_limit + 30
