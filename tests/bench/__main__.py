@@ -42,7 +42,7 @@ from bench.contract import ContractError, capture, check_published
 from bench.issuer import AUDIENCE, ROLE, Issuer, running_issuer
 from bench.load import Load, Sample, ToolCall, merge
 from bench.load_pool import LoadPool, LoadPoolError
-from bench.peers import read_contract, write_contract
+from bench.peers import Published, write_contract
 from bench.servers import (
     RunningServer,
     ServerError,
@@ -190,6 +190,11 @@ def _domain_spec(
     )
 
 
+DOMAIN_PROCESSES = (report.USERS, report.TICKETS, report.DATA, "users-api")
+"""Started first: the peers publish their tools (bench.contract)."""
+PEER_PROCESSES = (report.FLOOR, report.FASTMCP, "fastmcp-remote", STATEFUL_FLOOR)
+"""Started second, on the domain servers' contract; the hops, which check their upstreams
+when they start, come last."""
 CONTRACT_FILE = "contract.json"
 """In the work folder: the domain servers' tools as the peers publish them (bench.contract)."""
 
@@ -514,25 +519,26 @@ def _run(
         specs = server_specs(args, work_dir, issuer)
         _progress(f"starting {len(specs)} servers (logs in {work_dir}) ...")
         running: dict[str, RunningServer] = {}
-        domains = [report.USERS, report.TICKETS, report.DATA, "users-api"]
-        peers = [report.FLOOR, report.FASTMCP, "fastmcp-remote", STATEFUL_FLOOR]
-        waves = [domains, peers, [name for name in specs if name not in domains + peers]]
-        for index, wave in enumerate(waves):
-            started = [name for name in wave if name in specs]
+
+        def start_wave(names: Sequence[str]) -> None:
+            started = [name for name in names if name in specs]
             for name in started:
                 running[name] = start(specs[name], work_dir)
                 servers.append(running[name])
             for name in started:
                 wait_ready(running[name])
-            if index == 0:
-                _capture_contract(running, work_dir)
-            if index == 1:
-                _check_peers(running, work_dir)
+
+        start_wave(DOMAIN_PROCESSES)
+        contract = _capture_contract(running)
+        write_contract(work_dir / CONTRACT_FILE, contract)
+        start_wave(PEER_PROCESSES)
+        _check_peers(running, contract)
+        start_wave([name for name in specs if name not in DOMAIN_PROCESSES + PEER_PROCESSES])
         targets = build_targets(args, running, issuer.token())
         return anyio.run(measure_all, targets, plan, args.load_processes)
 
 
-def _capture_contract(running: Mapping[str, RunningServer], work_dir: Path) -> None:
+def _capture_contract(running: Mapping[str, RunningServer]) -> dict[str, Published]:
     calls: dict[str, list[ToolCall]] = {running[report.USERS].spec.mcp_url: list(TOOLS.values())}
     for domain, call in DOMAIN_CALLS.items():
         if domain in running:
@@ -541,12 +547,11 @@ def _capture_contract(running: Mapping[str, RunningServer], work_dir: Path) -> N
         contract = anyio.run(capture, calls)
     except ContractError as exc:
         raise ServerError(f"cannot read the domain servers' tools: {exc}") from exc
-    write_contract(work_dir / CONTRACT_FILE, contract)
+    return contract
 
 
-def _check_peers(running: Mapping[str, RunningServer], work_dir: Path) -> None:
-    contract = read_contract(work_dir / CONTRACT_FILE)
-    for name in (report.FLOOR, report.FASTMCP, "fastmcp-remote", STATEFUL_FLOOR):
+def _check_peers(running: Mapping[str, RunningServer], contract: Mapping[str, Published]) -> None:
+    for name in PEER_PROCESSES:
         if name in running:
             try:
                 anyio.run(check_published, running[name].spec.mcp_url, contract)

@@ -11,7 +11,8 @@ schemas are compared with every `#/$defs/...` reference resolved.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import httpx2
@@ -20,6 +21,16 @@ from mcp.client.streamable_http import streamable_http_client
 
 from bench.load import ToolCall
 from bench.peers import Published
+
+
+@contextlib.asynccontextmanager
+async def _connected(url: str) -> AsyncIterator[Client]:
+    """The SDK client at `url`, in 2026-07-28 (every server here speaks it)."""
+    async with (
+        httpx2.AsyncClient() as http,
+        Client(streamable_http_client(url, http_client=http), mode="2026-07-28") as client,
+    ):
+        yield client
 
 
 async def _tools(client: Client) -> dict[str, tuple[str, dict[str, object] | None]]:
@@ -36,10 +47,7 @@ async def capture(calls: Mapping[str, Sequence[ToolCall]]) -> dict[str, Publishe
     """
     contract: dict[str, Published] = {}
     for url, wanted in calls.items():
-        async with (
-            httpx2.AsyncClient() as http,
-            Client(streamable_http_client(url, http_client=http), mode="2026-07-28") as client,
-        ):
+        async with _connected(url) as client:
             published = await _tools(client)
             for call in wanted:
                 if call.name not in published:
@@ -57,10 +65,7 @@ async def capture(calls: Mapping[str, Sequence[ToolCall]]) -> dict[str, Publishe
 async def check_published(url: str, contract: Mapping[str, Published]) -> None:
     """Raises ContractError unless the server at `url` publishes every tool of `contract`
     with the same `outputSchema`."""
-    async with (
-        httpx2.AsyncClient() as http,
-        Client(streamable_http_client(url, http_client=http), mode="2026-07-28") as client,
-    ):
+    async with _connected(url) as client:
         published = await _tools(client)
     for name, expected in contract.items():
         if name not in published:

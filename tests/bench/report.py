@@ -63,7 +63,6 @@ FLOOR_SECTION = (
 HOPS_BEFORE_USERS = (AGGREGATOR, AGGREGATOR_AUTH, FASTMCP_PROXY)
 AGGREGATOR_SECTION = (*HOPS_BEFORE_USERS, AGGREGATOR_SESSIONS)
 TARGETS = FLOOR_SECTION + AGGREGATOR_SECTION
-DOMAINS = (USERS, TICKETS, DATA)
 
 # CPU roles: the process whose tools answer (a domain server, the floor, FastMCP), the hop in
 # front of it (the aggregator or fastmcp's proxy), the REST API process behind it, the client.

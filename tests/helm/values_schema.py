@@ -177,16 +177,19 @@ def auth(*, domain: bool) -> Schema:
     return obj(properties)
 
 
+PROBE = obj(
+    {
+        "initialDelaySeconds": integer(0, 600),
+        "periodSeconds": integer(1, 300),
+        "timeoutSeconds": integer(1, 60),
+        "failureThreshold": integer(1, 100),
+        "successThreshold": integer(1, 1),
+    }
+)
+"""One kubelet probe's timing, as every chart's `probes.<startup|liveness|readiness>` takes it."""
+
+
 def server(*, domain: bool) -> dict[str, Schema]:
-    probe = obj(
-        {
-            "initialDelaySeconds": integer(0, 600),
-            "periodSeconds": integer(1, 300),
-            "timeoutSeconds": integer(1, 60),
-            "failureThreshold": integer(1, 100),
-            "successThreshold": integer(1, 1),
-        }
-    )
     properties: dict[str, Schema] = {
         **names(),
         "auth": auth(domain=domain),
@@ -224,7 +227,7 @@ def server(*, domain: bool) -> dict[str, Schema]:
         ),
         "resources": resources(),
         **security(),
-        "probes": obj({"startup": probe, "liveness": probe, "readiness": probe}),
+        "probes": obj({"startup": PROBE, "liveness": PROBE, "readiness": PROBE}),
         "logging": obj(
             {
                 "level": {"enum": ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]},
@@ -382,15 +385,6 @@ def client() -> dict[str, Schema]:
 
 def edge() -> dict[str, Schema]:
     """mcp-edge: `envoy` takes mcp_edge's own value names (src/python/mcp_edge/values.py)."""
-    probe = obj(
-        {
-            "initialDelaySeconds": integer(0, 600),
-            "periodSeconds": integer(1, 300),
-            "timeoutSeconds": integer(1, 60),
-            "failureThreshold": integer(1, 100),
-            "successThreshold": integer(1, 1),
-        }
-    )
     server_values = server(domain=False)
     envoy = obj(
         {
@@ -496,7 +490,7 @@ def edge() -> dict[str, Schema]:
         "topologySpread": server_values["topologySpread"],
         "resources": resources(),
         **security(),
-        "probes": obj({"startup": probe, "liveness": probe, "readiness": probe}),
+        "probes": obj({"startup": PROBE, "liveness": PROBE, "readiness": PROBE}),
         "preStopSleepSeconds": integer(0, 120),
         "terminationGracePeriodSeconds": integer(0, 3600),
         **{k: v for k, v in pod_placement().items() if k != "extraEnv"},
