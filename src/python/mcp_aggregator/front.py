@@ -15,8 +15,9 @@ size limit. Then, for each request:
    `unsubscribe`, `completion/complete`): find the
    owner by name or URI, **authorize** the principal for that name (`policy`; 403
    `insufficient_scope` with the spec's step-up challenge, and an audit line either way),
-   then **forward** (`forwarding`): one HTTP request with the aggregator's own token, the
-   answer streamed back byte for byte. The end user's verified identity travels in `_meta`.
+   then **forward** (`forwarding`): one HTTP request with the aggregator's own token (a
+   user's on-behalf-of token for that upstream when `ON_BEHALF_OF` is on), the answer
+   streamed back byte for byte. The end user's verified identity travels in `_meta`.
 4. Everything else (initialize, `server/discover`, lists, `subscriptions/listen`, ping,
    `logging/setLevel`) goes to the SDK's stateless server, whose handlers serve the merged
    catalog filtered by the same policy. The answer to `initialize` carries a session id.
@@ -76,6 +77,7 @@ from mcp_aggregator.wire import (
     safe_id,
 )
 from mcp_common.auth import PRINCIPAL_META_KEY, Forbidden, Principal
+from mcp_common.delegation import OnBehalfOf
 from mcp_common.guard import (
     challenge,
     header_value,
@@ -128,6 +130,7 @@ class McpFront:
         relay: SessionRelay,
         codec: SessionCodec,
         resource_metadata: Callable[[Scope], str] | None = None,
+        delegation: OnBehalfOf | None = None,
     ) -> None:
         self._app = app
         self._streams = streams
@@ -136,7 +139,7 @@ class McpFront:
         self._notifier = notifier
         self._policy = policy
         self._resource_metadata = resource_metadata
-        self._forwarder = Forwarder(registry)
+        self._forwarder = Forwarder(registry, delegation)
         self._relay = relay
         self._codec = codec
 
@@ -433,7 +436,7 @@ class McpFront:
         payload = json.dumps({**message, "params": params}).encode()
         safe = route.read_only or route.idempotent
         return await self._forwarder.exchange(
-            scope, receive, send, message, upstream, payload, outgoing, safe
+            scope, receive, send, message, upstream, payload, outgoing, safe, principal
         )
 
     # -- answers -----------------------------------------------------------------------------

@@ -198,6 +198,9 @@ class RestClient:
     def _failure_for(self, response: httpx.Response) -> ToolFailure:
         status = response.status_code
         detail = _detail(response) if 400 <= status < 500 else None
+        if status == 403 and detail is not None:
+            # The system of record refusing the end user (on-behalf-of) says why: pass it on.
+            return Unauthorized(detail)
         if detail is None:
             detail = f"{self.name} API refused the request (HTTP {status})"
         if status in (400, 422):

@@ -30,6 +30,10 @@ from mcp_common.errors import (
 )
 
 logger = logging.getLogger(__name__)
+audit_logger = logging.getLogger("mcp_common.audit")
+"""One line per tool call, refusals included: the tool, the end user, the calling app and the
+outcome; the JSON formatter adds the trace id, the same as on the aggregator's audit line
+(the aggregator passes its trace context on in `_meta`). Never a token or an argument."""
 
 TOOL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 """The MCP tool-name rule (use `fullmatch`): 1 to 128 of A-Z a-z 0-9 _ - ."""
@@ -130,20 +134,31 @@ class ToolCatalog:
             return error_result(InvalidArgument(f"unknown tool {params.name!r}; known: {known}"))
         caller = caller_of(ctx)
         user = trusted_end_user(caller, params.meta)
-        if user is not None:
-            logger.debug(
-                "tool %s for user %s via %s",
-                params.name,
-                user.object_id,
-                caller.app_id,
-                extra={"tool": params.name, "user_oid": user.object_id, "caller": caller.app_id},
-            )
         bound = bind_end_user(user)
         try:
             # The SDK already wraps each request in a span named after the tool.
-            return await self._run(spec, params.arguments or {})
+            result = await self._run(spec, params.arguments or {})
         finally:
             unbind_end_user(bound)
+        failure = reported_error(result)
+        outcome = failure.code if failure is not None else "ok"
+        audit_logger.info(
+            "tool %s for %s via %s: %s",
+            params.name,
+            user.object_id if user is not None else "nobody",
+            caller.app_id or "anonymous",
+            outcome,
+            extra={
+                "audit": "tool_call",
+                "tool": params.name,
+                "outcome": outcome,
+                "user_oid": user.object_id if user is not None else "",
+                "user_tid": user.tenant_id if user is not None else "",
+                "user_delegated": user.delegated if user is not None else False,
+                "caller_app": caller.app_id,
+            },
+        )
+        return result
 
     async def _run(
         self, spec: ToolSpec[Any, Any], arguments: dict[str, Any]
