@@ -27,6 +27,7 @@ from typing import Any
 import anyio
 import pytest
 from mcp import Client
+from mcp.shared.exceptions import MCPError
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -323,29 +324,61 @@ async def test_a_refused_exchange_is_an_error_the_client_reads_and_nothing_is_wr
     assert not any(c.get("oid") == oid for c in stack.tracker.claims)
 
 
-async def test_the_domain_audits_each_call_with_the_aggregators_trace_id_and_end_user(
+async def test_the_domain_audits_every_call_and_refusal_with_the_aggregators_trace_and_user(
     stack: Platform,
 ) -> None:
+    app_token = stack.app()
+    app_oid = stack.entra.verify(app_token, None)["oid"]
     with anyio.fail_after(60):
         await _create(stack, ALICE, "Alice's VPN")
         await _list(stack, stack.user(BOB))
         async with stack.client(stack.user(DAVE)) as client:
+            # Refused in the domain: the tracker's exchange for Dave.
             refused = await client.call_tool("create_ticket", TICKET)
+        async with stack.client(app_token) as client:
+            made = await client.call_tool("create_ticket", TICKET)
+            # Refused by the domain's tool: an application is nobody's "me".
+            mine = await client.call_tool("list_tickets", {"reporter": "me"})
+        reader = stack.entra.token(AGGREGATOR_API, scopes=["mcp.access"], oid=CAROL)
+        async with stack.client(reader) as client:
+            # Refused by the aggregator's policy (403 insufficient_scope): never reaches the domain.
+            with pytest.raises(
+                MCPError, match="needs app role Tickets.Write or scope tickets.write"
+            ):
+                await client.call_tool("create_ticket", TICKET)
     assert tool_error(refused).code == "consent_required"
-    front = [line for line in stack.audit.lines if line["logger"] == "mcp_aggregator.audit"]
+    assert not made.is_error
+    assert tool_error(mine).code == "invalid_argument"
+    front = [
+        line
+        for line in stack.audit.lines
+        if line["logger"] == "mcp_aggregator.audit" and line["target_kind"] == "tools"
+    ]
     domain = [line for line in stack.audit.lines if line["logger"] == "mcp_common.audit"]
-    expected = {
-        (ALICE, "create_ticket", "ok"),
-        (BOB, "list_tickets", "ok"),
-        (DAVE, "create_ticket", "consent_required"),
-    }
-    assert {(d["user_oid"], d["tool"], d["outcome"]) for d in domain} == expected
+    # Exactly one domain line per call that reached it, refusals included.
+    assert sorted(
+        (d["user_oid"], d["user_delegated"], d["tool"], d["outcome"]) for d in domain
+    ) == sorted(
+        [
+            (ALICE, True, "create_ticket", "ok"),
+            (BOB, True, "list_tickets", "ok"),
+            (DAVE, True, "create_ticket", "consent_required"),
+            (app_oid, False, "create_ticket", "ok"),
+            (app_oid, False, "list_tickets", "invalid_argument"),
+        ]
+    )
     for line in domain:
         assert line["trace_id"], "the domain's audit line carries the trace id"
         matching = [
             f
             for f in front
-            if f["trace_id"] == line["trace_id"] and f["caller_oid"] == line["user_oid"]
+            if (f["trace_id"], f["caller_oid"], f["target"], f["decision"])
+            == (line["trace_id"], line["user_oid"], line["tool"], "allow")
         ]
-        assert matching, f"no aggregator audit line with the trace and user of {line}"
-        assert line["user_delegated"] is True
+        assert len(matching) == 1, f"no one aggregator audit line with the trace and user of {line}"
+    # Every call the aggregator let through has its domain line; the one it denied has none.
+    allowed = {f["trace_id"] for f in front if f["decision"] == "allow"}
+    assert allowed == {d["trace_id"] for d in domain}
+    [deny] = [f for f in front if f["decision"] == "deny"]
+    assert (deny["caller_oid"], deny["target"]) == (CAROL, "create_ticket")
+    assert deny["trace_id"] not in {d["trace_id"] for d in domain}

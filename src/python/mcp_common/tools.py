@@ -129,17 +129,18 @@ class ToolCatalog:
         self, ctx: Any, params: types.CallToolRequestParams
     ) -> types.CallToolResult:
         spec = self._specs.get(params.name)
-        if spec is None:
-            known = ", ".join(sorted(self._specs))
-            return error_result(InvalidArgument(f"unknown tool {params.name!r}; known: {known}"))
         caller = caller_of(ctx)
         user = trusted_end_user(caller, params.meta)
-        bound = bind_end_user(user)
-        try:
-            # The SDK already wraps each request in a span named after the tool.
-            result = await self._run(spec, params.arguments or {})
-        finally:
-            unbind_end_user(bound)
+        if spec is None:
+            known = ", ".join(sorted(self._specs))
+            result = error_result(InvalidArgument(f"unknown tool {params.name!r}; known: {known}"))
+        else:
+            bound = bind_end_user(user)
+            try:
+                # The SDK already wraps each request in a span named after the tool.
+                result = await self._run(spec, params.arguments or {})
+            finally:
+                unbind_end_user(bound)
         failure = reported_error(result)
         outcome = failure.code if failure is not None else "ok"
         audit_logger.info(

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -96,6 +97,22 @@ async def test_a_bug_is_an_internal_error_that_reveals_nothing() -> None:
 async def test_an_unknown_tool_names_the_known_ones() -> None:
     result = await ToolCatalog([]).call_tool(None, types.CallToolRequestParams(name="nope"))
     assert tool_error(result) == ReportedError("invalid_argument", "unknown tool 'nope'; known: ")
+
+
+async def test_every_call_is_one_audit_line_refusals_included(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    catalog = _catalog(_count)
+    with caplog.at_level(logging.INFO, logger="mcp_common.audit"):
+        await _call(catalog, {"limit": 3})
+        await _call(catalog, {"limit": "3"})
+        await catalog.call_tool(None, types.CallToolRequestParams(name="nope"))
+    lines = [r for r in caplog.records if r.name == "mcp_common.audit"]
+    assert [(r.tool, r.outcome, r.user_oid) for r in lines] == [  # type: ignore[attr-defined]
+        ("page", "ok", ""),
+        ("page", "invalid_argument", ""),
+        ("nope", "invalid_argument", ""),
+    ]
 
 
 async def test_an_error_result_on_the_wire_has_no_structured_content_and_a_coded_meta() -> None:
