@@ -193,6 +193,12 @@ class McpFront:
             status = await self._relay.deliver_answer(message, principal)
             if status == 202:
                 await Response(status_code=202)(scope, receive, send)
+            elif status == 502:
+                await send_json(
+                    send,
+                    502,
+                    {"error": "upstream_unavailable", "error_description": _UNDELIVERED},
+                )
             else:
                 await send_json(
                     send,
@@ -529,6 +535,10 @@ _SINGULAR = {"tools": "tool", "prompts": "prompt", "resources": "resource"}
 _UNKNOWN_REQUEST = (
     "this answers no request the aggregator relayed to this caller (or its upstream session "
     "has ended)"
+)
+_UNDELIVERED = (
+    "the answer could not be delivered: the upstream whose request it answers is unavailable; "
+    "the request it answers will fail or time out there"
 )
 _UNKNOWN_SESSION = (
     "no session with this id exists for this caller; initialize a new one "
