@@ -289,6 +289,11 @@ class McpFront:
                 )
         except AggregatorError as exc:
             await self._answer(scope, receive, send, message, exc)
+            # Counted too, so an alert can fire on calls no upstream ever saw.
+            name, owner = self._unrouted_labels(method, params)
+            self._metrics.observe_call(
+                method, name, owner, exc.outcome, time.perf_counter() - started
+            )
             return
         with tracer.start_as_current_span(
             f"{method} {key}",
@@ -309,6 +314,23 @@ class McpFront:
         self._metrics.observe_call(
             method, key, upstream.name, outcome, time.perf_counter() - started
         )
+
+    def _unrouted_labels(self, method: str, params: Any) -> tuple[str, str]:
+        """(name, upstream) labels of a request refused before routing: the tool and its
+        owner when the registry knows them, else empty; an unknown name is the client's
+        choice, unbounded as a label."""
+        name = params.get("name") if isinstance(params, dict) else None
+        if method != "tools/call" or not isinstance(name, str):
+            return "", ""
+        target = self._registry.route_tool(name)
+        if isinstance(target, Unavailable):
+            return name, target.upstream
+        if isinstance(target, Mismatch):
+            route = self._registry.catalog.tool_routes.get(name)
+            return name, route.upstream if route is not None else ""
+        if isinstance(target, tuple):
+            return name, target[1].name
+        return "", ""
 
     def _resolve(
         self, method: str, params: dict[str, Any], principal: Principal
