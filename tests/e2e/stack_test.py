@@ -29,6 +29,7 @@ from mcp_stack.stack import (
     stop,
     wait_ready,
 )
+from mcp_testkit.identity import domain_scope
 from mcp_testkit.testing import PROTOCOL_MODES, connect, tool_error
 
 CONTRACT_TOOLS = {"get_user_profile", "list_users", "create_ticket", "list_tickets", "query_data"}
@@ -174,6 +175,21 @@ async def test_a_killed_domain_fails_fast_by_name_the_rest_keep_working_and_it_c
         listed = await client.call_tool("list_tickets", {"limit": 100})
     assert listed.structured_content is not None
     assert ticket_id in {ticket["ticket_id"] for ticket in listed.structured_content["items"]}
+
+
+@pytest.mark.anyio
+async def test_a_persons_call_reaches_the_domain_on_their_behalf(stack: Stack) -> None:
+    entra = stack.identity.identity.entra
+    with anyio.fail_after(30):
+        async with stack.client("2026-07-28") as client:
+            created = await client.call_tool("create_ticket", EXAMPLE_CALLS["create_ticket"])
+    assert not created.is_error, created.content
+    assert created.structured_content is not None
+    developer = entra.verify(stack.token, None)["oid"]
+    assert created.structured_content["reporter"]["object_id"] == developer
+    # The aggregator exchanged the developer's token for the tickets server's audience.
+    exchanges = {(r["user"], r["scope"]) for r in entra.obo_requests}
+    assert (developer, domain_scope("tickets")) in exchanges
 
 
 @pytest.mark.anyio

@@ -318,3 +318,26 @@ def test_the_per_caller_rate_limit_is_a_value(helm: Helm, chart: str) -> None:
     assert limited[f"{prefix}_RATE_LIMIT_BURST"] == "10"
     refusal = helm.refusal(chart, [scenario], sets={"rateLimit": {"perSecond": -1}})
     assert "rateLimit.perSecond" in refusal
+
+
+@pytest.mark.parametrize("chart", SERVERS)
+def test_on_behalf_of_is_a_value_off_by_default_and_needs_workload_identity(
+    helm: Helm, chart: str
+) -> None:
+    scenario = "production-values.yaml"  # the demo ones have no workload identity
+    prefix = "MCP_" + chart.removeprefix("mcp-").upper()
+
+    def env(sets: dict[str, object] | None = None) -> dict[str, str]:
+        deployment = one(helm.render(chart, [scenario], sets=sets), "Deployment")
+        return env_of(pod_spec(deployment)["containers"][0])
+
+    assert f"{prefix}_ON_BEHALF_OF" not in env(), "off by default"
+    on = env({"auth.onBehalfOf": True})
+    assert on[f"{prefix}_ON_BEHALF_OF"] == "true"
+    assert on[f"{prefix}_CREDENTIAL"] == "workload_identity"
+    refusal = helm.refusal(
+        chart,
+        [scenario],
+        sets={"auth.onBehalfOf": True, "workloadIdentity.enabled": False},
+    )
+    assert "auth.onBehalfOf needs workloadIdentity.enabled" in refusal

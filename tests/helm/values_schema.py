@@ -168,6 +168,7 @@ def auth(*, domain: bool) -> Schema:
         "tenantId": string(GUID_OR_EMPTY),
         "audiences": strings(),
         "authorityHost": string("^https://[^\\s/]+/?$"),
+        "onBehalfOf": {"type": "boolean"},
     }
     if domain:
         properties["allowedCallers"] = strings()

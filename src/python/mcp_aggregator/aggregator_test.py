@@ -418,3 +418,43 @@ async def test_an_upstream_listing_too_many_tools_is_refused_by_name_and_limit(
         "accepts from one upstream)" in ready.json()["checks"]["upstreams"]["error"]
     )
     assert names == ["beta_count", "beta_fail"], "alpha is refused, not truncated"
+
+
+async def test_calls_that_fail_while_resolving_are_counted_by_outcome() -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        alpha = await stack.enter_async_context(serve(build_upstream("alpha", ["lookup"])))
+        beta_stack = contextlib.AsyncExitStack()
+        beta = await beta_stack.enter_async_context(serve(build_upstream("beta", ["search"])))
+        url = await stack.enter_async_context(
+            aggregator(
+                [UpstreamConfig("alpha", f"{alpha}/mcp"), UpstreamConfig("beta", f"{beta}/mcp")]
+            )
+        )
+        assert "search" in await _tool_names(url)
+        await beta_stack.aclose()  # beta goes down
+
+        async def withdrawn() -> bool:
+            return "search" not in await _tool_names(url)
+
+        await _eventually(withdrawn)
+        async with Client(f"{url}/mcp", mode="2026-07-28") as client, httpx.AsyncClient() as http:
+            down = await client.call_tool("search", {})  # refused while resolving: beta is down
+            with pytest.raises(MCPError):
+                await client.call_tool("no-such-tool", {})
+            metrics = (await http.get(f"{url}/metrics")).text
+    assert tool_error(down).code == "upstream_unavailable"
+    counted = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith("mcp_aggregator_requests_total{") and 'method="tools/call"' in line
+    ]
+    assert (
+        'mcp_aggregator_requests_total{method="tools/call",name="search",'
+        'outcome="upstream_unavailable",upstream="beta"} 1.0'
+    ) in counted, counted
+    # An unknown name is the client's choice: counted, but never as a label of its own.
+    assert (
+        'mcp_aggregator_requests_total{method="tools/call",name="",outcome="unknown",'
+        'upstream=""} 1.0'
+    ) in counted, counted
+    assert "no-such-tool" not in metrics

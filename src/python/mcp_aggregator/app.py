@@ -25,6 +25,7 @@ from mcp_aggregator.server import build_server
 from mcp_aggregator.sessions import SessionCodec
 from mcp_aggregator.settings import AggregatorSettings
 from mcp_aggregator.stateful import SessionRelay
+from mcp_common.delegation import OnBehalfOf, WorkloadIdentity
 from mcp_common.guard import RequestGuard
 from mcp_common.health import ReadinessChecks
 from mcp_common.identity import ServiceIdentity
@@ -154,10 +155,26 @@ def build_app(
         SessionRelay(registry, sealer),
         SessionCodec(sealer),
         resource_metadata,
+        _delegation(settings),
     )
     return guard_app(
         front, settings, build_authenticator(settings), resource_metadata=resource_metadata
     )
+
+
+def _delegation(settings: AggregatorSettings) -> OnBehalfOf | None:
+    """The on-behalf-of exchange of users' tokens, when `on_behalf_of` is on.
+
+    Raises:
+        SettingsError: the workload identity's variables are missing.
+    """
+    if not settings.on_behalf_of:
+        return None
+    try:
+        identity = WorkloadIdentity.from_environment()
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from exc
+    return OnBehalfOf(identity, connection_verify=settings.tls_ca_bundle)
 
 
 def _initial_policy(settings: AggregatorSettings) -> Policy:

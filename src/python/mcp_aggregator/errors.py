@@ -11,6 +11,9 @@
     ├── SessionGone                 HTTP 404: the client's upstream session ended; initialize
     ├── ToolResultError             answered as a tool result with isError and a code
     │   ├── ToolQuarantined         `tool_quarantined`: its definition does not match its pin
+    │   ├── DelegationRefused       `unauthorized`: Entra refused the on-behalf-of exchange
+    │   │   ├── ConsentRequired     `consent_required`: the user has not consented
+    │   │   └── InteractionRequired `interaction_required`: the user must sign in again
     │   └── UpstreamFailure         the owner could not answer
     │       ├── UpstreamUnavailable `upstream_unavailable`: down, unreachable
     │       │   └── UpstreamTimeout no answer within the call timeout
@@ -93,6 +96,22 @@ class ToolResultError(AggregatorError):
 class ToolQuarantined(ToolResultError):
     code = "tool_quarantined"
     outcome = "quarantined"
+
+
+class DelegationRefused(ToolResultError):
+    """The client's token could not be exchanged for the upstream (on-behalf-of): the call is
+    not made, rather than made with the aggregator's own rights."""
+
+    code = "unauthorized"
+    outcome = "delegation_refused"
+
+
+class ConsentRequired(DelegationRefused):
+    code = "consent_required"
+
+
+class InteractionRequired(DelegationRefused):
+    code = "interaction_required"
 
 
 class UpstreamFailure(ToolResultError):

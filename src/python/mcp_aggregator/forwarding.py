@@ -1,7 +1,10 @@
 """The forwarding fast path: one routed request to its upstream, the answer streamed back.
 
 The request goes as one HTTP POST over the upstream's pooled keep-alive connections (aiohttp),
-carrying the aggregator's own token for that upstream, and the upstream's response (JSON or an
+carrying the aggregator's own token for that upstream (or, with on-behalf-of on and a user
+calling, the user's token for that upstream's scope, exchanged by `mcp_common.delegation`;
+a refused exchange ends the call with `consent_required`, `interaction_required` or
+`unauthorized`, and nothing is sent), and the upstream's response (JSON or an
 SSE stream) is streamed back byte for byte: progress notifications, log messages, structured
 content and errors reach the client exactly as the upstream sent them.
 
@@ -21,7 +24,14 @@ import anyio
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
-from mcp_aggregator.errors import UpstreamBroken, UpstreamTimeout, UpstreamUnavailable
+from mcp_aggregator.errors import (
+    ConsentRequired,
+    DelegationRefused,
+    InteractionRequired,
+    UpstreamBroken,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from mcp_aggregator.registry import UpstreamRegistry
 from mcp_aggregator.upstream import Upstream, describe_error
 from mcp_aggregator.wire import (
@@ -32,6 +42,9 @@ from mcp_aggregator.wire import (
     read_bounded,
     sse_event,
 )
+from mcp_common import errors as common_errors
+from mcp_common.auth import Principal
+from mcp_common.delegation import OnBehalfOf
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +54,30 @@ _MAX_JSON_ANSWER = 16 * 1024 * 1024
 
 
 class Forwarder:
-    def __init__(self, registry: UpstreamRegistry) -> None:
+    def __init__(self, registry: UpstreamRegistry, delegation: OnBehalfOf | None = None) -> None:
         self._registry = registry
+        self._delegation = delegation
+
+    async def _authorization(self, upstream: Upstream, principal: Principal) -> str | None:
+        """The upstream's Authorization: the user's exchanged token when a person calls and
+        on-behalf-of is on, else the aggregator's own.
+
+        Raises:
+            DelegationRefused: Entra refused the exchange (a subclass names why).
+            UpstreamUnavailable: no token of the aggregator's own could be had.
+        """
+        scope = upstream.config.scope
+        if self._delegation is None or not principal.assertion or not scope:
+            return await upstream.authorization()
+        try:
+            token = await self._delegation.token(principal.key, principal.assertion, scope)
+        except common_errors.ConsentRequired as exc:
+            raise ConsentRequired(exc.message) from exc
+        except common_errors.InteractionRequired as exc:
+            raise InteractionRequired(exc.message) from exc
+        except common_errors.Unauthorized as exc:
+            raise DelegationRefused(exc.message) from exc
+        return f"Bearer {token}"
 
     async def exchange(
         self,
@@ -54,15 +89,17 @@ class Forwarder:
         payload: bytes,
         headers: dict[str, str],
         safe: bool,
+        principal: Principal,
     ) -> str:
         """Send `payload` to `upstream` and stream its answer to the client; the outcome.
 
         Raises:
+            DelegationRefused: the user's token could not be exchanged; nothing was sent.
             UpstreamUnavailable: nothing could be sent, or no answer came.
             UpstreamBroken: the upstream answered with a server error.
         """
         config = upstream.config
-        authorization = await upstream.authorization()
+        authorization = await self._authorization(upstream, principal)
         if authorization:
             headers["authorization"] = authorization
         response: aiohttp.ClientResponse | None = None

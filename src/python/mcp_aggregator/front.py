@@ -15,8 +15,9 @@ size limit. Then, for each request:
    `unsubscribe`, `completion/complete`): find the
    owner by name or URI, **authorize** the principal for that name (`policy`; 403
    `insufficient_scope` with the spec's step-up challenge, and an audit line either way),
-   then **forward** (`forwarding`): one HTTP request with the aggregator's own token, the
-   answer streamed back byte for byte. The end user's verified identity travels in `_meta`.
+   then **forward** (`forwarding`): one HTTP request with the aggregator's own token (a
+   user's on-behalf-of token for that upstream when `ON_BEHALF_OF` is on), the answer
+   streamed back byte for byte. The end user's verified identity travels in `_meta`.
 4. Everything else (initialize, `server/discover`, lists, `subscriptions/listen`, ping,
    `logging/setLevel`) goes to the SDK's stateless server, whose handlers serve the merged
    catalog filtered by the same policy. The answer to `initialize` carries a session id.
@@ -76,6 +77,7 @@ from mcp_aggregator.wire import (
     safe_id,
 )
 from mcp_common.auth import PRINCIPAL_META_KEY, Forbidden, Principal
+from mcp_common.delegation import OnBehalfOf
 from mcp_common.guard import (
     challenge,
     header_value,
@@ -128,6 +130,7 @@ class McpFront:
         relay: SessionRelay,
         codec: SessionCodec,
         resource_metadata: Callable[[Scope], str] | None = None,
+        delegation: OnBehalfOf | None = None,
     ) -> None:
         self._app = app
         self._streams = streams
@@ -136,7 +139,7 @@ class McpFront:
         self._notifier = notifier
         self._policy = policy
         self._resource_metadata = resource_metadata
-        self._forwarder = Forwarder(registry)
+        self._forwarder = Forwarder(registry, delegation)
         self._relay = relay
         self._codec = codec
 
@@ -190,6 +193,12 @@ class McpFront:
             status = await self._relay.deliver_answer(message, principal)
             if status == 202:
                 await Response(status_code=202)(scope, receive, send)
+            elif status == 502:
+                await send_json(
+                    send,
+                    502,
+                    {"error": "upstream_unavailable", "error_description": _UNDELIVERED},
+                )
             else:
                 await send_json(
                     send,
@@ -280,6 +289,11 @@ class McpFront:
                 )
         except AggregatorError as exc:
             await self._answer(scope, receive, send, message, exc)
+            # Counted too, so an alert can fire on calls no upstream ever saw.
+            name, owner = self._unrouted_labels(method, params)
+            self._metrics.observe_call(
+                method, name, owner, exc.outcome, time.perf_counter() - started
+            )
             return
         with tracer.start_as_current_span(
             f"{method} {key}",
@@ -300,6 +314,23 @@ class McpFront:
         self._metrics.observe_call(
             method, key, upstream.name, outcome, time.perf_counter() - started
         )
+
+    def _unrouted_labels(self, method: str, params: Any) -> tuple[str, str]:
+        """(name, upstream) labels of a request refused before routing: the tool and its
+        owner when the registry knows them, else empty; an unknown name is the client's
+        choice, unbounded as a label."""
+        name = params.get("name") if isinstance(params, dict) else None
+        if method != "tools/call" or not isinstance(name, str):
+            return "", ""
+        target = self._registry.route_tool(name)
+        if isinstance(target, Unavailable):
+            return name, target.upstream
+        if isinstance(target, Mismatch):
+            route = self._registry.catalog.tool_routes.get(name)
+            return name, route.upstream if route is not None else ""
+        if isinstance(target, tuple):
+            return name, target[1].name
+        return "", ""
 
     def _resolve(
         self, method: str, params: dict[str, Any], principal: Principal
@@ -433,7 +464,7 @@ class McpFront:
         payload = json.dumps({**message, "params": params}).encode()
         safe = route.read_only or route.idempotent
         return await self._forwarder.exchange(
-            scope, receive, send, message, upstream, payload, outgoing, safe
+            scope, receive, send, message, upstream, payload, outgoing, safe, principal
         )
 
     # -- answers -----------------------------------------------------------------------------
@@ -526,6 +557,10 @@ _SINGULAR = {"tools": "tool", "prompts": "prompt", "resources": "resource"}
 _UNKNOWN_REQUEST = (
     "this answers no request the aggregator relayed to this caller (or its upstream session "
     "has ended)"
+)
+_UNDELIVERED = (
+    "the answer could not be delivered: the upstream whose request it answers is unavailable; "
+    "the request it answers will fail or time out there"
 )
 _UNKNOWN_SESSION = (
     "no session with this id exists for this caller; initialize a new one "

@@ -100,3 +100,18 @@ def test_client_session_ids_are_bound_to_their_principal() -> None:
         assert codec.open(forged, alice) is None
     # Two sessions of one principal are told apart by their nonce.
     assert codec.open(codec.issue(alice, {"e": "s"}), alice).nonce != opened.nonce  # type: ignore[union-attr]
+
+
+def test_a_session_with_no_upstream_session_keeps_the_declared_capabilities() -> None:
+    codec = SessionCodec(Sealer.ephemeral())
+    alice, bob = _principal("alice"), _principal("bob")
+    session_id = codec.issue(alice, {}, frozenset({"sampling", "roots"}))
+    opened = codec.open(session_id, alice)
+    assert opened is not None
+    assert opened.capabilities == {"sampling", "roots"}
+    assert codec.open(session_id, bob) is None
+    # The capabilities are covered by the binding: changing them makes the id unknown.
+    assert codec.open(session_id.replace("roots", "elicitation"), alice) is None
+    plain = codec.open(codec.issue(alice), alice)
+    assert plain is not None
+    assert plain.capabilities == frozenset()

@@ -3,8 +3,9 @@
 A 2025-11-25 client gets a session id in the answer to `initialize` and presents it on every
 request. Two forms, both checkable by any replica with nothing shared between replicas:
 
-- `<nonce>.<binding>` when the client needs no upstream session (every upstream stateless):
-  the binding is a SHA-256 of the nonce and the principal's key (tenant, object id, app). No
+- `<nonce>.<binding>[.<capabilities>]` when the client needs no upstream session (every
+  upstream stateless): the binding is a SHA-256 of the nonce, the principal's key (tenant,
+  object id, app) and the relayed capabilities the client declared (`sampling+roots`), if any. No
   secret is needed: the id grants nothing but a stream of list-changed notifications, so the
   binding only has to stop one principal from using another's id.
 - `s1.<sealed>` when session-based upstreams are configured: the nonce and the upstream session
@@ -57,7 +58,11 @@ class SessionCodec:
     ) -> str:
         nonce = secrets.token_hex(16)
         if not upstreams:
-            return f"{nonce}.{_binding(nonce, principal)}"
+            # The declared capabilities ride in the clear: they are the client's own say, and
+            # the binding covers them, so another principal cannot use the id.
+            declared = "+".join(sorted(capabilities))
+            binding = _binding(nonce, principal, declared)
+            return f"{nonce}.{binding}.{declared}" if declared else f"{nonce}.{binding}"
         value = {"n": nonce, "u": dict(upstreams), "c": sorted(capabilities)}
         return _SEALED + self._sealer.seal(value, principal.key)
 
@@ -78,13 +83,15 @@ class SessionCodec:
                 {str(k): str(v) for k, v in upstreams.items()},
                 frozenset(str(c) for c in declared),
             )
-        nonce, dot, binding = session_id.partition(".")
+        nonce, dot, rest = session_id.partition(".")
+        binding, _, declared = rest.partition(".")
         if not dot or len(nonce) != 32 or len(binding) != 32:
             return None
-        if not secrets.compare_digest(binding, _binding(nonce, principal)):
+        if not secrets.compare_digest(binding, _binding(nonce, principal, declared)):
             return None
-        return ClientSession(nonce)
+        return ClientSession(nonce, capabilities=frozenset(declared.split("+") if declared else ()))
 
 
-def _binding(nonce: str, principal: Principal) -> str:
-    return hashlib.sha256(f"{nonce}\n{principal.key}".encode()).hexdigest()[:32]
+def _binding(nonce: str, principal: Principal, declared: str = "") -> str:
+    text = f"{nonce}\n{principal.key}" + (f"\n{declared}" if declared else "")
+    return hashlib.sha256(text.encode()).hexdigest()[:32]

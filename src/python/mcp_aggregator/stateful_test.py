@@ -24,9 +24,12 @@ from mcp.server.mcpserver import Context, MCPServer
 
 from mcp_aggregator.app import build_app
 from mcp_aggregator.config import UpstreamConfig
-from mcp_aggregator.sealing import new_key
+from mcp_aggregator.sealing import Sealer, new_key
+from mcp_aggregator.sessions import SessionCodec
 from mcp_aggregator.settings import AggregatorSettings
+from mcp_aggregator.stateful import SERVER_REQUEST_PREFIX
 from mcp_aggregator.upstream import Upstream
+from mcp_common.auth import ANONYMOUS
 from mcp_testkit.testing import serve
 
 pytestmark = pytest.mark.anyio
@@ -244,6 +247,40 @@ async def test_a_forged_answer_to_a_server_request_is_refused() -> None:
             )
             assert response.status_code == 404, response.text
             assert response.json()["error"] == "unknown_request"
+
+
+async def test_an_answer_its_upstream_cannot_take_is_a_502_saying_so(tmp_path: Path) -> None:
+    keys = tmp_path / "session-keys"
+    keys.write_text(new_key() + "\n")
+    sealer = Sealer.from_file(keys)
+    upstream_server = serve(stateful_upstream())
+    upstream = await upstream_server.__aenter__()
+    stopped = False
+    try:
+        async with (
+            aggregator(upstream, "per-client", keys) as url,
+            httpx.AsyncClient(timeout=30) as http,
+        ):
+            headers = await _initialize(http, url)
+            client = SessionCodec(sealer).open(headers["mcp-session-id"], ANONYMOUS)
+            assert client is not None
+            # A real relayed request's id, as the aggregator seals it for this caller.
+            sealed = {"u": "stateful", "s": client.upstreams["stateful"], "i": 1}
+            request_id = SERVER_REQUEST_PREFIX + sealer.seal(sealed, ANONYMOUS.key)
+            stopped = True  # the upstream goes away
+            await upstream_server.__aexit__(None, None, None)
+            response = await http.post(
+                f"{url}/mcp",
+                headers=headers,
+                json={"jsonrpc": "2.0", "id": request_id, "result": {}},
+            )
+    finally:
+        if not stopped:
+            await upstream_server.__aexit__(None, None, None)
+    assert response.status_code == 502, response.text
+    body = response.json()
+    assert body["error"] == "upstream_unavailable"
+    assert "could not be delivered" in body["error_description"]
 
 
 async def test_an_upstream_that_forgets_its_sessions() -> None:

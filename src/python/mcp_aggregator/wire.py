@@ -13,8 +13,6 @@ from starlette.types import Scope
 from mcp_aggregator.errors import InvalidParams, InvalidRequest, ParseError, UpstreamBroken
 from mcp_common import errors
 
-INVALID_PARAMS = -32602
-INVALID_REQUEST = -32600
 INTERNAL_ERROR = -32603
 # The params key naming each routed method's target, which the `Mcp-Name` header mirrors. A
 # completion names its target inside `params.ref` and carries no `Mcp-Name`.
@@ -133,10 +131,6 @@ def failure_message(
         return {"jsonrpc": "2.0", "id": request_id, "result": error_result(code, message, modern)}
     error = {"code": INTERNAL_ERROR, "message": message, "data": {"code": code}}
     return {"jsonrpc": "2.0", "id": request_id, "error": error}
-
-
-def tool_error(request_id: Any, code: str, message: str, modern: bool) -> Response:
-    return JSONResponse(failure_message(request_id, "tools/call", code, message, modern))
 
 
 def is_modern(scope: Scope) -> bool:

@@ -85,6 +85,11 @@ class Principal:
     scopes: frozenset[str] = frozenset()
     expires_at: float = float("inf")
     authenticated: bool = True
+    name: str = ""
+    """The `name` claim (display name), for records a person reads; never an identifier."""
+    assertion: str = field(default="", repr=False, compare=False)
+    """A delegated caller's own token, kept only to exchange it on-behalf-of the user
+    (`mcp_common.delegation`); empty for app-only callers. Never logged, never forwarded."""
 
     @property
     def key(self) -> str:
@@ -108,7 +113,8 @@ class Principal:
         }
 
     @classmethod
-    def from_claims(cls, claims: Mapping[str, Any]) -> Principal:
+    def from_claims(cls, claims: Mapping[str, Any], token: str = "") -> Principal:
+        """The principal of verified `claims`; a delegated one keeps `token` as its assertion."""
         roles = claims.get("roles") or []
         scopes = str(claims.get("scp") or "").split()
         return cls(
@@ -119,6 +125,8 @@ class Principal:
             roles=frozenset(str(role) for role in roles if isinstance(role, str)),
             scopes=frozenset(scopes),
             expires_at=float(claims["exp"]),
+            name=str(claims.get("name") or ""),
+            assertion=token if scopes else "",
         )
 
 
@@ -249,7 +257,7 @@ class TokenVerifier:
             raise InvalidToken(
                 f"the token's issuer is not this tenant's; accepted: {sorted(config.issuers)}"
             )
-        return Principal.from_claims(claims)
+        return Principal.from_claims(claims, token)
 
     async def _key(self, kid: str) -> Any:
         key = self._keys.by_kid.get(kid)

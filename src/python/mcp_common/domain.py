@@ -29,10 +29,11 @@ from mcp.server.lowlevel import Server
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler
 
 from mcp_common.database import Database
+from mcp_common.delegation import OnBehalfOf, OnBehalfOfTokens, WorkloadIdentity
 from mcp_common.errors import ToolFailure
 from mcp_common.guard import RequestGuard
 from mcp_common.health import CheckFailed, ReadinessChecks
-from mcp_common.identity import build_token_source
+from mcp_common.identity import TokenSource, build_token_source
 from mcp_common.rest import RestClient
 from mcp_common.service import LifespanHook, build_authenticator, build_service_app, guard_app
 from mcp_common.settings import DomainSettings, SettingsError, env_name
@@ -60,10 +61,27 @@ def check_backend(settings: DomainSettings, domain: str) -> None:
 
 
 def build_rest_client(settings: DomainSettings, name: str, api_url: str) -> RestClient:
-    """The client of the system of record at `api_url`, with this service's Azure AD tokens."""
-    tokens = build_token_source(
+    """The client of the system of record at `api_url`, with this service's Azure AD tokens;
+    with `on_behalf_of`, the end user's exchanged token whenever a person is calling.
+
+    Raises:
+        SettingsError: on_behalf_of without an api_scope or the workload identity's variables.
+    """
+    tokens: TokenSource = build_token_source(
         settings.credential, settings.api_scope, connection_verify=settings.tls_ca_bundle
     )
+    if settings.on_behalf_of:
+        if not settings.api_scope:
+            raise SettingsError(
+                f"{env_name(settings, 'on_behalf_of')}=true needs {env_name(settings, 'api_scope')}: "
+                "the system of record's scope to exchange the user's token for"
+            )
+        try:
+            identity = WorkloadIdentity.from_environment()
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from exc
+        exchange = OnBehalfOf(identity, connection_verify=settings.tls_ca_bundle)
+        tokens = OnBehalfOfTokens(tokens, exchange, settings.api_scope)
     return RestClient(
         name,
         api_url,

@@ -30,7 +30,10 @@ and the traceback goes to the log, never to the client.
 | conflict              | the request contradicts an earlier one (idempotency key)    |
 | upstream_unavailable  | the system of record cannot be reached or timed out         |
 | upstream_error        | the system of record answered with an error                 |
-| unauthorized          | the service's own credentials were refused upstream         |
+| unauthorized          | the service's own credentials were refused upstream, or an on-behalf-of exchange was refused for another reason |
+| forbidden             | the end user may not do this (e.g. a dataset their roles do not open); the message names the roles needed |
+| consent_required      | the end user (or an admin) has not consented to the on-behalf-of access; the client must ask them interactively |
+| interaction_required  | Entra wants the end user to sign in again (MFA, a changed policy) before acting for them |
 | internal_error        | a bug; details are in the server log                        |
 """
 
@@ -83,6 +86,24 @@ class Unauthorized(ToolFailure):
     code = "unauthorized"
 
 
+class Forbidden(ToolFailure):
+    """The end user is known, and may not do this; the message says what would let them."""
+
+    code = "forbidden"
+
+
+class ConsentRequired(Unauthorized):
+    """Entra refused an on-behalf-of exchange: nobody consented to it (AADSTS65001)."""
+
+    code = "consent_required"
+
+
+class InteractionRequired(Unauthorized):
+    """Entra refused an on-behalf-of exchange until the user signs in again (AADSTS50076...)."""
+
+    code = "interaction_required"
+
+
 ERROR_CODES: tuple[str, ...] = tuple(
     cls.code
     for cls in (
@@ -92,6 +113,9 @@ ERROR_CODES: tuple[str, ...] = tuple(
         UpstreamUnavailable,
         UpstreamError,
         Unauthorized,
+        Forbidden,
+        ConsentRequired,
+        InteractionRequired,
         ToolFailure,
     )
 )

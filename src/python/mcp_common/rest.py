@@ -28,6 +28,7 @@ from opentelemetry import propagate
 
 from mcp_common.errors import (
     Conflict,
+    Forbidden,
     InvalidArgument,
     NotFound,
     ToolFailure,
@@ -198,6 +199,9 @@ class RestClient:
     def _failure_for(self, response: httpx.Response) -> ToolFailure:
         status = response.status_code
         detail = _detail(response) if 400 <= status < 500 else None
+        if status == 403 and detail is not None:
+            # The system of record refusing the end user (on-behalf-of) says why: pass it on.
+            return Forbidden(detail)
         if detail is None:
             detail = f"{self.name} API refused the request (HTTP {status})"
         if status in (400, 422):

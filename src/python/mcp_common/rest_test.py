@@ -13,8 +13,10 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from mcp_common.errors import (
     Conflict,
+    Forbidden,
     InvalidArgument,
     NotFound,
+    Unauthorized,
     UpstreamError,
     UpstreamUnavailable,
 )
@@ -54,6 +56,20 @@ def _flaky_api(calls: Counter[str], seen: list[dict[str, Any]]) -> FastAPI:
     @api.get("/conflict")
     async def conflict() -> None:
         raise HTTPException(409, detail="key reused")
+
+    @api.get("/salaries")
+    async def salaries() -> None:
+        # A system of record refusing the person an on-behalf-of token is for, saying why.
+        raise HTTPException(403, detail="dataset 'salaries' needs one of the roles HR.Read")
+
+    @api.get("/guarded")
+    async def guarded() -> Response:
+        # The request guard's refusal of the caller's token: OAuth's shape, no `detail`.
+        return Response(
+            '{"error": "forbidden", "error_description": "app x may not call"}',
+            status_code=403,
+            media_type="application/json",
+        )
 
     @api.get("/typed")
     async def typed(limit: int = Query(le=10)) -> dict[str, int]:
@@ -125,7 +141,15 @@ async def test_status_codes_map_to_coded_errors_with_the_upstreams_words() -> No
             InvalidArgument, match="limit: Input should be less than or equal to 10"
         ):
             await client.get("/typed", params={"limit": 50})
+        with pytest.raises(Forbidden, match="needs one of the roles HR.Read") as forbidden:
+            await client.get("/salaries")
+        with pytest.raises(Unauthorized) as refused:
+            await client.get("/guarded")
         await client.aclose()
+    assert forbidden.value.code == "forbidden"
+    # Not the end user's fault: this service's own credentials, and nothing of the guard's.
+    assert refused.value.code == "unauthorized"
+    assert refused.value.message == "widgets API refused this service's credentials (HTTP 403)"
 
 
 async def test_timeouts_and_refused_connections_are_upstream_unavailable(

@@ -94,6 +94,13 @@ class ServiceSettings(BaseSettings):
         description="How this service gets its own outbound tokens: workload_identity (AKS), "
         "service_principal or azure_cli (a developer against real Azure), none.",
     )
+    on_behalf_of: bool = Field(
+        default=False,
+        description="Call the next hop as the end user when the caller is a person (a delegated "
+        "token): exchange its token with Entra's on-behalf-of grant, authenticated by the "
+        "workload identity (needs auth=entra and credential=workload_identity). App-only "
+        "callers keep this service's own token. See mcp_common/delegation.py.",
+    )
 
     rate_limit_per_second: float | None = Field(
         default=None,
@@ -119,6 +126,12 @@ class ServiceSettings(BaseSettings):
                 f"auth=none is allowed only on a loopback host, and host is {self.host!r}: "
                 "anyone who reaches this address could call every tool. Set auth=entra "
                 "(with tenant_id and audiences), or listen on 127.0.0.1"
+            )
+        if self.on_behalf_of and (self.auth != "entra" or self.credential != "workload_identity"):
+            raise ValueError(
+                "on_behalf_of=true needs auth=entra (a user's token to exchange) and "
+                f"credential=workload_identity (to authenticate the exchange); they are "
+                f"auth={self.auth!r} and credential={self.credential!r}"
             )
         return self
 

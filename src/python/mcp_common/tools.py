@@ -20,7 +20,14 @@ from typing import Any, Generic, TypeVar
 from mcp import types
 from pydantic import BaseModel, ValidationError
 
-from mcp_common.caller import bind_end_user, caller_of, trusted_end_user, unbind_end_user
+from mcp_common.auth import Principal
+from mcp_common.caller import (
+    EndUser,
+    bind_end_user,
+    caller_of,
+    trusted_end_user,
+    unbind_end_user,
+)
 from mcp_common.errors import (
     InvalidArgument,
     ReportedError,
@@ -30,6 +37,10 @@ from mcp_common.errors import (
 )
 
 logger = logging.getLogger(__name__)
+audit_logger = logging.getLogger("mcp_common.audit")
+"""One line per tool call of an authenticated caller, refusals included: the tool, the end user, the calling app and the
+outcome; the JSON formatter adds the trace id, the same as on the aggregator's audit line
+(the aggregator passes its trace context on in `_meta`). Never a token or an argument."""
 
 TOOL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 """The MCP tool-name rule (use `fullmatch`): 1 to 128 of A-Z a-z 0-9 _ - ."""
@@ -125,25 +136,46 @@ class ToolCatalog:
         self, ctx: Any, params: types.CallToolRequestParams
     ) -> types.CallToolResult:
         spec = self._specs.get(params.name)
-        if spec is None:
-            known = ", ".join(sorted(self._specs))
-            return error_result(InvalidArgument(f"unknown tool {params.name!r}; known: {known}"))
         caller = caller_of(ctx)
         user = trusted_end_user(caller, params.meta)
-        if user is not None:
-            logger.debug(
-                "tool %s for user %s via %s",
-                params.name,
-                user.object_id,
-                caller.app_id,
-                extra={"tool": params.name, "user_oid": user.object_id, "caller": caller.app_id},
-            )
-        bound = bind_end_user(user)
-        try:
-            # The SDK already wraps each request in a span named after the tool.
-            return await self._run(spec, params.arguments or {})
-        finally:
-            unbind_end_user(bound)
+        if spec is None:
+            known = ", ".join(sorted(self._specs))
+            result = error_result(InvalidArgument(f"unknown tool {params.name!r}; known: {known}"))
+        else:
+            bound = bind_end_user(user)
+            try:
+                # The SDK already wraps each request in a span named after the tool.
+                result = await self._run(spec, params.arguments or {})
+            finally:
+                unbind_end_user(bound)
+        if caller.authenticated:
+            self._audit(params.name, caller, user, result)
+        return result
+
+    @staticmethod
+    def _audit(
+        tool: str, caller: Principal, user: EndUser | None, result: types.CallToolResult
+    ) -> None:
+        # Only an authenticated caller is audited: with auth=none (loopback development)
+        # there is nobody to name, and a line costs about 20 us of a call's CPU.
+        failure = reported_error(result)
+        outcome = failure.code if failure is not None else "ok"
+        audit_logger.info(
+            "tool %s for %s via %s: %s",
+            tool,
+            user.object_id if user is not None else "nobody",
+            caller.app_id or "anonymous",
+            outcome,
+            extra={
+                "audit": "tool_call",
+                "tool": tool,
+                "outcome": outcome,
+                "user_oid": user.object_id if user is not None else "",
+                "user_tid": user.tenant_id if user is not None else "",
+                "user_delegated": user.delegated if user is not None else False,
+                "caller_app": caller.app_id,
+            },
+        )
 
     async def _run(
         self, spec: ToolSpec[Any, Any], arguments: dict[str, Any]

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import logging
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from mcp import types
 from pydantic import BaseModel, ConfigDict, Field
 
+from mcp_common.auth import PRINCIPAL_META_KEY, Principal
 from mcp_common.errors import ERROR_META_KEY, NotFound, ReportedError
 from mcp_common.tools import ToolCatalog, ToolSpec
 from mcp_testkit.testing import tool_error
@@ -96,6 +99,37 @@ async def test_a_bug_is_an_internal_error_that_reveals_nothing() -> None:
 async def test_an_unknown_tool_names_the_known_ones() -> None:
     result = await ToolCatalog([]).call_tool(None, types.CallToolRequestParams(name="nope"))
     assert tool_error(result) == ReportedError("invalid_argument", "unknown tool 'nope'; known: ")
+
+
+def _authenticated(principal: Principal) -> Any:
+    """An MCP request context as the SDK hands it, of a request the guard authenticated."""
+    return SimpleNamespace(request=SimpleNamespace(scope={"state": {"principal": principal}}))
+
+
+async def test_every_call_of_an_authenticated_caller_is_one_audit_line_refusals_included(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    catalog = _catalog(_count)
+    app = _authenticated(Principal(subject="ci", object_id="oid-ci", app_id="ci-app"))
+    meta = {PRINCIPAL_META_KEY: {"oid": "oid-alice", "tid": "t", "app_id": "vscode"}}
+    with caplog.at_level(logging.INFO, logger="mcp_common.audit"):
+        await catalog.call_tool(app, types.CallToolRequestParams(name="page", arguments={}))
+        await catalog.call_tool(
+            app,
+            types.CallToolRequestParams.model_validate(
+                {"name": "page", "arguments": {"limit": "3"}, "_meta": meta}
+            ),
+        )
+        await catalog.call_tool(app, types.CallToolRequestParams(name="nope"))
+        await _call(catalog, {"limit": 3})  # auth=none: nobody to name, no line
+    lines = [r for r in caplog.records if r.name == "mcp_common.audit"]
+    assert [
+        (r.tool, r.outcome, r.user_oid, r.caller_app) for r in lines  # type: ignore[attr-defined]
+    ] == [
+        ("page", "ok", "", "ci-app"),
+        ("page", "invalid_argument", "oid-alice", "ci-app"),
+        ("nope", "invalid_argument", "", "ci-app"),
+    ]
 
 
 async def test_an_error_result_on_the_wire_has_no_structured_content_and_a_coded_meta() -> None:

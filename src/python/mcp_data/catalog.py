@@ -6,20 +6,27 @@ a bad entry stops the server with a message naming the entry, never at the first
 
 Dataset and column names become SQL identifiers (tables and columns), so they must match
 `NAME_PATTERN`; filter *values* are always bound parameters (see `mcp_data.filters`).
+
+A dataset may name `roles`: then only an end user holding one of those app roles may query
+it (`forbidden` otherwise, naming the roles). The data tool checks the end user the call is
+for (`mcp_common.caller.end_user`: a person's roles from their on-behalf-of token, or the
+calling application's from the aggregator); the reference API checks a person's token too,
+as a system of record deciding per user does. With no end user at all (auth=none, local
+development) nothing is checked.
 """
 
 from __future__ import annotations
 
 import pkgutil
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from mcp_common.errors import InvalidArgument
+from mcp_common.errors import Forbidden, InvalidArgument
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 _NAME = re.compile(NAME_PATTERN)
@@ -98,12 +105,35 @@ class DatasetSpec(BaseModel):
     description: str = Field(min_length=1)
     columns: tuple[ColumnSpec, ...] = Field(min_length=1, max_length=100)
     demo_rows: int = Field(default=300, ge=0, le=100_000)
+    roles: tuple[str, ...] = Field(
+        default=(),
+        max_length=50,
+        description="App roles of which a person needs one to query it; empty: anyone who may "
+        "call query_data.",
+    )
+
+    @field_validator("roles")
+    @classmethod
+    def _roles_are_names(cls, roles: tuple[str, ...]) -> tuple[str, ...]:
+        # An empty or blank entry would read as "open to anyone" to whoever edits the file.
+        if any(not role.strip() for role in roles):
+            raise ValueError("a role must be a non-empty app role name, e.g. Data.Sales.Read")
+        _refuse_duplicates("role", list(roles))
+        return roles
 
     @field_validator("columns")
     @classmethod
     def _column_names_are_unique(cls, columns: tuple[ColumnSpec, ...]) -> tuple[ColumnSpec, ...]:
         _refuse_duplicates("column", [column.name for column in columns])
         return columns
+
+    def check_access(self, roles: Collection[str]) -> None:
+        """Raises: Forbidden, naming the roles that open this dataset, when `roles` has none."""
+        if self.roles and not set(self.roles) & set(roles):
+            raise Forbidden(
+                f"dataset {self.name!r} needs one of the roles {', '.join(self.roles)}; "
+                f"the end user has {', '.join(sorted(roles)) or 'none'}"
+            )
 
     @property
     def column_names(self) -> list[str]:
@@ -146,16 +176,23 @@ class DatasetCatalog(BaseModel):
     def unknown_dataset(self, name: str) -> InvalidArgument:
         return InvalidArgument(f"unknown dataset {name!r}; known: {', '.join(self.names)}")
 
+    def get(self, name: str) -> DatasetSpec | None:
+        """The dataset called `name`, or None."""
+        for dataset in self.datasets:
+            if dataset.name == name:
+                return dataset
+        return None
+
     def dataset(self, name: str) -> DatasetSpec:
         """The dataset called `name`.
 
         Raises:
             InvalidArgument: naming the known datasets when there is none of that name.
         """
-        for dataset in self.datasets:
-            if dataset.name == name:
-                return dataset
-        raise self.unknown_dataset(name)
+        dataset = self.get(name)
+        if dataset is None:
+            raise self.unknown_dataset(name)
+        return dataset
 
 
 def is_valid_name(name: str) -> bool:

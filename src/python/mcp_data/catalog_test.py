@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mcp_common.errors import InvalidArgument
+from mcp_common.errors import Forbidden, InvalidArgument
 from mcp_data.catalog import CatalogError, load_catalog, parse_catalog
 from mcp_data.demo import demo_rows
 
@@ -99,6 +99,18 @@ def test_lookups_name_what_exists() -> None:
             CUSTOM.replace("demo_rows: 12", "demo_rows: 12\n    owner: me"),
             "datasets[0] (metrics).owner: Extra inputs are not permitted",
         ),
+        (
+            CUSTOM.replace("demo_rows: 12", 'demo_rows: 12\n    roles: [Data.Read, " "]'),
+            "datasets[0] (metrics).roles: Value error, a role must be a non-empty app role name",
+        ),
+        (
+            CUSTOM.replace("demo_rows: 12", "demo_rows: 12\n    roles: [Data.Read, Data.Read]"),
+            "datasets[0] (metrics).roles: Value error, role 'Data.Read' is declared twice",
+        ),
+        (
+            CUSTOM.replace("demo_rows: 12", "demo_rows: 12\n    roles: Data.Read"),
+            "datasets[0] (metrics).roles: Input should be a valid tuple",
+        ),
         ("datasets: []", "datasets: Tuple should have at least 1 item"),
         ("- just a list", "the file: Input should be a valid dictionary"),
         ("datasets: [unclosed", "is not valid YAML"),
@@ -111,6 +123,26 @@ def test_a_bad_file_is_refused_naming_the_entry(tmp_path: Path, text: str, messa
         load_catalog(str(path))
     assert message in str(caught.value)
     assert str(caught.value).startswith(f"datasets file {path} is ")
+
+
+def test_a_dataset_with_roles_opens_to_any_one_of_them_and_names_them_otherwise(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "datasets.yaml"
+    path.write_text(
+        CUSTOM.replace("demo_rows: 12", "demo_rows: 12\n    roles: [Ops.Read, Ops.Admin]")
+    )
+    metrics = load_catalog(str(path)).dataset("metrics")
+    metrics.check_access({"Ops.Admin", "Other"})
+    with pytest.raises(Forbidden) as caught:
+        metrics.check_access({"Other"})
+    assert caught.value.message == (
+        "dataset 'metrics' needs one of the roles Ops.Read, Ops.Admin; the end user has Other"
+    )
+    with pytest.raises(Forbidden, match="the end user has none$"):
+        metrics.check_access(set())
+    # Without roles a dataset is open to whoever may call query_data.
+    load_catalog().dataset("sales").check_access(set())
 
 
 def test_a_missing_file_is_named(tmp_path: Path) -> None:

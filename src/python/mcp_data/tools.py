@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+from mcp_common.caller import end_user
 from mcp_common.tools import ToolSpec
 from mcp_data.backend import Datasets
 from mcp_data.catalog import DatasetCatalog, DatasetSpec, is_valid_name
@@ -20,7 +21,8 @@ def describe_datasets(catalog: DatasetCatalog) -> str:
     lines = []
     for dataset in catalog.datasets:
         columns = ", ".join(f"{column.name} ({column.type})" for column in dataset.columns)
-        lines.append(f"- {dataset.name}: {dataset.description} Columns: {columns}.")
+        needs = f" Needs one of the roles: {', '.join(dataset.roles)}." if dataset.roles else ""
+        lines.append(f"- {dataset.name}: {dataset.description} Columns: {columns}.{needs}")
     return "\n".join(lines)
 
 
@@ -67,6 +69,11 @@ def build_tools(
         # path segment, so it is refused here with the same message the API gives.
         if not is_valid_name(args.dataset):
             raise catalog.unknown_dataset(args.dataset)
+        user = end_user()
+        if user is not None:
+            spec = catalog.get(args.dataset)
+            if spec is not None:  # one this catalog does not know is the backend's to refuse
+                spec.check_access(user.roles)
         return await datasets.query(args.dataset, args.filters, args.limit)
 
     return [

@@ -4,7 +4,8 @@
 `var/identity`), the OpenID configuration, the JWKS and the workload-identity token endpoint.
 Every service verifies tokens against it exactly as against Entra ID (same verifier, same
 settings, pointed elsewhere by AUTHORITY_HOST and TLS_CA_BUNDLE); the aggregator gets its
-upstream tokens from it with the real WorkloadIdentityCredential. The launcher mints a
+upstream tokens from it with the real WorkloadIdentityCredential, and a person's tokens for
+each domain with the real OnBehalfOfCredential (on-behalf-of is on in the stack). The launcher mints a
 developer token for MCP clients. Nothing here ships: the stack is a development tool.
 """
 
@@ -20,7 +21,7 @@ from anyio.from_thread import start_blocking_portal
 
 from mcp_stack.stack import AGGREGATOR, Service
 from mcp_testkit.fake_entra import fake_entra
-from mcp_testkit.identity import DEV_POLICY, LocalIdentity
+from mcp_testkit.identity import AGGREGATOR_API, DEV_POLICY, LocalIdentity
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,9 @@ class StackIdentity:
         env: dict[str, str] = dict(self.identity.entra.environment())  # AZURE_*: the aggregator's
         for service in services:
             if service.name == AGGREGATOR.name:
-                settings = self.identity.aggregator(self.policy_file)
+                # A person's calls go on as them (Entra's on-behalf-of grant, which the
+                # development issuer implements); applications keep the aggregator's token.
+                settings = {**self.identity.aggregator(self.policy_file), "on_behalf_of": True}
             else:
                 settings = self.identity.domain(service.name)
             env.update(self.identity.environment(service.env_prefix, settings))
@@ -57,4 +60,7 @@ def local_identity(directory: Path) -> Iterator[StackIdentity]:
         start_blocking_portal(backend="asyncio") as portal,
         portal.wrap_async_context_manager(fake_entra(keys)) as entra,
     ):
+        # The aggregator's workload identity owns the platform API, so it may exchange a
+        # person's token for it (Entra checks the assertion's audience the same way).
+        entra.apis[entra.client_id] = {AGGREGATOR_API}
         yield StackIdentity(LocalIdentity(entra), policy)

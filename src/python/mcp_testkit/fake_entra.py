@@ -8,6 +8,14 @@ CA, speaking the same protocol:
   as `client_assertion`);
 - the OpenID configuration (`{authority}/{tenant}/v2.0/.well-known/openid-configuration`) and
   the JWKS it names, which resource servers verify tokens against; keys can be rotated;
+- the OAuth 2.0 on-behalf-of grant (`grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer`,
+  `requested_token_use=on_behalf_of`, `assertion=<the user's token>`) that azure-identity's
+  `OnBehalfOfCredential` sends, authenticated by the same federated client assertion: the user
+  token must verify, be delegated (`scp`) and be for an API the requesting application owns
+  (`apis`), as Entra checks; the answer is a token for the requested scope whose subject is the
+  user and whose `azp` is the requesting application. A test can make it refuse as Entra does,
+  for missing consent (`invalid_grant`, suberror `consent_required`, AADSTS65001) or for a user
+  who must sign in again (`interaction_required`, AADSTS50076);
 - `issue()` mints access tokens as Entra would: v2 or v1 issuer, app-only (`roles`) or
   delegated (`scp`), signed RS256 by a key made here. Nothing in the code under test is patched.
 """
@@ -33,6 +41,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from mcp_testkit.testing import serve
 
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+DELEGATED_SCOPE = "user_impersonation"
+"""The scope an on-behalf-of token carries (`scp`): what a `.default` request gets consented."""
 
 
 def _new_key() -> rsa.RSAPrivateKey:
@@ -55,6 +66,15 @@ class FakeEntra:
     # Keys published in the JWKS, by kid (the current one included).
     published: dict[str, rsa.RSAPrivateKey] = field(default_factory=dict)
     jwks_fetches: int = 0
+    # On-behalf-of: the APIs (audiences) each application owns, by client id; a user's token
+    # can be exchanged only by an application that owns its audience.
+    apis: dict[str, set[str]] = field(default_factory=dict)
+    # App roles each user (by oid) holds; every on-behalf-of token for them carries these.
+    user_roles: dict[str, list[str]] = field(default_factory=dict)
+    # (user oid, audience) pairs with no consent, and users who must sign in again (MFA).
+    consent_missing: set[tuple[str, str]] = field(default_factory=set)
+    interaction_required: set[str] = field(default_factory=set)
+    obo_requests: list[dict[str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.published[self.kid] = self.private_key
@@ -94,6 +114,7 @@ class FakeEntra:
         issuer: str | None = None,
         key: rsa.RSAPrivateKey | None = None,
         kid: str | None = None,
+        name: str | None = None,
     ) -> str:
         """An access token as Entra issues them; every claim can be bent for negative tests.
 
@@ -119,6 +140,8 @@ class FakeEntra:
             claims["roles"] = roles
         if scopes:
             claims["scp"] = " ".join(scopes)
+        if name:
+            claims["name"] = name
         return jwt.encode(
             claims,
             key or self.private_key,
@@ -135,12 +158,12 @@ class FakeEntra:
             "AZURE_AUTHORITY_HOST": self.authority,
         }
 
-    def issue(self, audience: str, lifetime: int = 3600) -> str:
-        """The app-only token the token endpoint gives this fake's workload identity."""
-        return self.token(audience, lifetime=lifetime)
+    def issue(self, audience: str, lifetime: int = 3600, client_id: str | None = None) -> str:
+        """The app-only token the token endpoint gives a workload identity (this fake's own)."""
+        return self.token(audience, lifetime=lifetime, app_id=client_id)
 
-    def verify(self, token: str, audience: str) -> dict[str, Any]:
-        """Check a bearer token as a resource server would.
+    def verify(self, token: str, audience: str | None) -> dict[str, Any]:
+        """Check a bearer token as a resource server would (`audience` None: any audience).
 
         Raises:
             jwt.InvalidTokenError: when the signature, audience, issuer or expiry is wrong.
@@ -155,8 +178,85 @@ class FakeEntra:
                 algorithms=["RS256"],
                 audience=audience,
                 issuer=self.issuer,
+                options={"verify_aud": audience is not None},
             )
         )
+
+    def known_client(self, client_id: str) -> bool:
+        return client_id == self.client_id or client_id in self.apis
+
+    def on_behalf_of(self, client_id: str, assertion: str, scope: str) -> JSONResponse:
+        """The on-behalf-of grant's answer: a token for the user, or Entra's refusal."""
+        try:
+            user = self.verify(assertion, None)
+        except jwt.InvalidTokenError as exc:
+            return _refusal(
+                "invalid_grant", f"AADSTS50013: Assertion failed signature validation. ({exc})"
+            )
+        if not user.get("scp"):
+            return _refusal(
+                "invalid_grant",
+                "AADSTS50013: the assertion is not a delegated (user) token; an application's "
+                "own token cannot be exchanged on behalf of anyone",
+            )
+        if user.get("aud") not in self.apis.get(client_id, set()):
+            return _refusal(
+                "invalid_grant",
+                f"AADSTS50013: the assertion's audience {user.get('aud')!r} is not an API of "
+                f"application {client_id}",
+            )
+        oid = str(user["oid"])
+        audience = scope.split()[0].removesuffix("/.default")
+        if oid in self.interaction_required:
+            return _refusal(
+                "interaction_required",
+                "AADSTS50076: Due to a configuration change made by your administrator, or "
+                "because you moved to a new location, you must use multi-factor authentication "
+                f"to access '{audience}'.",
+            )
+        if (oid, audience) in self.consent_missing:
+            return _refusal(
+                "invalid_grant",
+                "AADSTS65001: The user or administrator has not consented to use the "
+                f"application with ID '{client_id}'. Send an interactive authorization request "
+                "for this user and resource.",
+                suberror="consent_required",
+            )
+        token = self.token(
+            audience,
+            scopes=[DELEGATED_SCOPE],
+            roles=self.user_roles.get(oid),
+            oid=oid,
+            app_id=client_id,
+            name=user.get("name"),
+        )
+        return JSONResponse(
+            {
+                "token_type": "Bearer",
+                "expires_in": 3600,
+                "ext_expires_in": 3600,
+                "access_token": token,
+            }
+        )
+
+
+def _unverified_subject(assertion: str) -> str:
+    """Whom an exchange was asked for (for the test's records; the grant itself verifies)."""
+    try:
+        return str(jwt.decode(assertion, options={"verify_signature": False}).get("oid", ""))
+    except jwt.InvalidTokenError:
+        return ""
+
+
+def _refusal(error: str, description: str, suberror: str | None = None) -> JSONResponse:
+    body = {
+        "error": error,
+        "error_description": description,
+        "error_codes": [int(description[6:11])],
+    }
+    if suberror:
+        body["suberror"] = suberror
+    return JSONResponse(body, status_code=400)
 
 
 def _token_app(entra: FakeEntra) -> FastAPI:
@@ -190,12 +290,19 @@ def _token_app(entra: FakeEntra) -> FastAPI:
         scope: str = Form(),
         client_assertion: str = Form(""),
         client_assertion_type: str = Form(""),
+        assertion: str = Form(""),
+        requested_token_use: str = Form(""),
     ) -> JSONResponse:
-        entra.token_requests.append({"tenant": tenant, "client_id": client_id, "scope": scope})
+        if grant_type == JWT_BEARER_GRANT:
+            user = _unverified_subject(assertion)
+            entra.obo_requests.append({"client_id": client_id, "scope": scope, "user": user})
+        else:
+            entra.token_requests.append({"tenant": tenant, "client_id": client_id, "scope": scope})
+        obo = grant_type == JWT_BEARER_GRANT and requested_token_use == "on_behalf_of"  # noqa: S105
         if (
             tenant != entra.tenant_id
-            or client_id != entra.client_id
-            or grant_type != "client_credentials"
+            or not entra.known_client(client_id)
+            or (grant_type != "client_credentials" and not obo)
             or client_assertion_type != CLIENT_ASSERTION_TYPE
             or client_assertion != entra.trusted_assertion
         ):
@@ -207,13 +314,15 @@ def _token_app(entra: FakeEntra) -> FastAPI:
                 },
                 status_code=401,
             )
+        if obo:
+            return entra.on_behalf_of(client_id, assertion, scope)
         audience = scope.removesuffix("/.default")
         return JSONResponse(
             {
                 "token_type": "Bearer",
                 "expires_in": 3600,
                 "ext_expires_in": 3600,
-                "access_token": entra.issue(audience),
+                "access_token": entra.issue(audience, client_id=client_id),
             }
         )
 

@@ -4,6 +4,10 @@
 DateTime column: SQLite has no timezone-aware type while PostgreSQL's is `timestamptz`, and text
 reads back identically from both. Being fixed-width, its text order is its time order.
 
+Reporters live in their own table (`ticket_reporters`, one row per ticket a person opened,
+written in the ticket's transaction): `create_all` adds it to a database made before
+reporters existed, where a new column would need a migration; older tickets have none.
+
 Idempotent creation: `idempotency_key` is UNIQUE, so of two creates racing with one key exactly
 one insert commits; the other fails on the key, reads the winner's row and returns it (same
 body) or reports a conflict (different body).
@@ -18,6 +22,7 @@ from typing import Any, get_args
 from sqlalchemy import (
     CheckConstraint,
     Column,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -37,6 +42,7 @@ from mcp_tickets.models import (
     MAX_IDEMPOTENCY_KEY,
     MAX_TITLE,
     Priority,
+    Reporter,
     Status,
     Ticket,
     TicketDraft,
@@ -73,7 +79,22 @@ tickets = Table(
     sqlite_autoincrement=True,
 )
 
+reporters = Table(
+    "ticket_reporters",
+    metadata,
+    Column("ticket_id", Integer, ForeignKey("tickets.id"), primary_key=True),
+    Column("object_id", String(64), nullable=False),
+    Column("name", String(256), nullable=False),
+    Index("ticket_reporters_by_person", "object_id", "ticket_id"),
+)
+
 _ORDER = (tickets.c.created_at.desc(), tickets.c.id.desc())
+_WITH_REPORTER = tickets.outerjoin(reporters, reporters.c.ticket_id == tickets.c.id)
+_COLUMNS = (
+    *tickets.c,
+    reporters.c.object_id.label("reporter_oid"),
+    reporters.c.name.label("reporter_name"),
+)
 
 
 class IdempotencyConflict(Exception):
@@ -160,12 +181,19 @@ def _ticket(row: Any) -> Ticket:
         priority=row.priority,
         status=row.status,
         created_at=parse_time(row.created_at),
+        reporter=(
+            Reporter(object_id=row.reporter_oid, name=row.reporter_name)
+            if getattr(row, "reporter_oid", None)
+            else None
+        ),
     )
 
 
 async def _by_key(engine: AsyncEngine, key: str) -> Any:
     async with engine.connect() as connection:
-        result = await connection.execute(select(tickets).where(tickets.c.idempotency_key == key))
+        result = await connection.execute(
+            select(*_COLUMNS).select_from(_WITH_REPORTER).where(tickets.c.idempotency_key == key)
+        )
         return result.first()
 
 
@@ -182,11 +210,15 @@ def _replay(row: Any, draft: TicketDraft, key: str) -> Ticket:
 
 
 async def create_ticket(
-    engine: AsyncEngine, draft: TicketDraft, idempotency_key: str | None = None
+    engine: AsyncEngine,
+    draft: TicketDraft,
+    idempotency_key: str | None = None,
+    reporter: Reporter | None = None,
 ) -> tuple[Ticket, bool]:
     """Open a ticket, committed before this returns; `(ticket, True)` when it was created now.
 
-    With an `idempotency_key` already used for the same body, returns `(that ticket, False)`.
+    `reporter` is recorded in the same transaction (both rows or neither). With an
+    `idempotency_key` already used for the same body, returns `(that ticket, False)`.
 
     Raises:
         IdempotencyConflict: the key was used before for a different body.
@@ -208,6 +240,12 @@ async def create_ticket(
         async with engine.begin() as connection:
             inserted = tickets.insert().values(**values).returning(*tickets.c)
             row = (await connection.execute(inserted)).one()
+            if reporter is not None:
+                await connection.execute(
+                    reporters.insert().values(
+                        ticket_id=row.id, object_id=reporter.object_id, name=reporter.name
+                    )
+                )
     except IntegrityError:
         if idempotency_key is None:
             raise
@@ -217,45 +255,67 @@ async def create_ticket(
             raise
         logger.info("idempotent create raced another with the same key; replaying its ticket")
         return _replay(row, draft, idempotency_key), False
-    return _ticket(row), True
+    ticket = _ticket(row)  # the inserted row has no reporter columns: add the one recorded
+    return ticket.model_copy(update={"reporter": reporter}), True
 
 
 async def list_tickets(
-    connection: ReadConnection, status: Status | None, skip: int, limit: int
+    connection: ReadConnection,
+    status: Status | None,
+    skip: int,
+    limit: int,
+    reporter: str | None = None,
 ) -> TicketPage:
-    """One page of tickets (all, or those with `status`), newest first, ties by higher id."""
-    page = _PAGE if status is None else _PAGE_WITH_STATUS
+    """One page of tickets (all, or those with `status`, or opened by the person whose object
+    id is `reporter`), newest first, ties by higher id."""
+    page, count = _STATEMENTS[(status is not None, reporter is not None)]
     parameters: dict[str, Any] = {"skip": skip, "limit": limit}
     if status is not None:
         parameters["status"] = status
+    if reporter is not None:
+        parameters["reporter"] = reporter
     rows = (await connection.execute(page, parameters)).all()
     if rows:
         total = rows[0][-1]
     else:  # past the end: no row carries the total
-        count = _COUNT if status is None else _COUNT.where(tickets.c.status == status)
-        total = (await connection.execute(count)).scalar_one()
+        total = (await connection.execute(count, parameters)).scalar_one()
     items = [_ticket(row) for row in rows]
     return TicketPage(
         items=items, total=total, skip=skip, limit=limit, has_more=skip + len(items) < total
     )
 
 
-_COUNT = select(func.count()).select_from(tickets)
 _STATUS = bindparam("status", type_=String)
-# One statement per page, built once: the rows and the total matching the filter, as an
-# uncorrelated scalar subquery (evaluated once, before OFFSET and LIMIT apply). A window count
-# (`count(*) OVER ()`) gives the same total but makes SQLite read and sort every matching row
-# instead of walking the newest-first index.
-_PAGE = (
-    select(*tickets.c, _COUNT.scalar_subquery().label("total"))
-    .order_by(*_ORDER)
-    .offset(bindparam("skip", type_=Integer))
-    .limit(bindparam("limit", type_=Integer))
-)
-_PAGE_WITH_STATUS = (
-    select(*tickets.c, _COUNT.where(tickets.c.status == _STATUS).scalar_subquery().label("total"))
-    .where(tickets.c.status == _STATUS)
-    .order_by(*_ORDER)
-    .offset(bindparam("skip", type_=Integer))
-    .limit(bindparam("limit", type_=Integer))
-)
+_REPORTER = bindparam("reporter", type_=String)
+
+
+def _statements(by_status: bool, by_reporter: bool) -> tuple[Any, Any]:
+    """(the page, the count) for one combination of filters.
+
+    One statement per page: the rows and the total matching the filters, as an uncorrelated
+    scalar subquery (evaluated once, before OFFSET and LIMIT apply). A window count
+    (`count(*) OVER ()`) gives the same total but makes SQLite read and sort every matching
+    row instead of walking the newest-first index.
+    """
+    conditions = []
+    if by_status:
+        conditions.append(tickets.c.status == _STATUS)
+    if by_reporter:
+        conditions.append(reporters.c.object_id == _REPORTER)
+    source = (
+        tickets.join(reporters, reporters.c.ticket_id == tickets.c.id) if by_reporter else tickets
+    )
+    count = select(func.count()).select_from(source).where(*conditions).correlate(None)
+    page = (
+        select(*_COLUMNS, count.scalar_subquery().label("total"))
+        .select_from(_WITH_REPORTER)
+        .where(*conditions)
+        .order_by(*_ORDER)
+        .offset(bindparam("skip", type_=Integer))
+        .limit(bindparam("limit", type_=Integer))
+    )
+    return page, count
+
+
+# Built once: (by status, by reporter) -> (page, count).
+_STATEMENTS = {(s, r): _statements(s, r) for s in (False, True) for r in (False, True)}

@@ -17,6 +17,9 @@ is allowed by the servers only on a loopback address, and a pod listens on 0.0.0
 {{- if not .Values.auth.audiences }}
 {{- fail "auth.audiences is required with auth.mode=entra: this API's client id and/or App ID URI" }}
 {{- end }}
+{{- if and .Values.auth.onBehalfOf (not .Values.workloadIdentity.enabled) }}
+{{- fail "auth.onBehalfOf needs workloadIdentity.enabled: the on-behalf-of exchange is authenticated by the workload identity's federated token" }}
+{{- end }}
 {{- if and .Values.workloadIdentity.enabled (not .Values.workloadIdentity.clientId) }}
 {{- fail "workloadIdentity.clientId is required with workloadIdentity.enabled: the client id of the managed identity federated with this ServiceAccount" }}
 {{- end }}
@@ -61,6 +64,10 @@ prefix (MCP_USERS, MCP_AGGREGATOR, ...).
   value: {{ $root.Values.auth.authorityHost | quote }}
 - name: {{ $p }}_CREDENTIAL
   value: {{ ternary "workload_identity" "none" $root.Values.workloadIdentity.enabled }}
+{{- if $root.Values.auth.onBehalfOf }}
+- name: {{ $p }}_ON_BEHALF_OF
+  value: "true"
+{{- end }}
 {{- end }}
 
 {{/*
