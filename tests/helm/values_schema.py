@@ -177,6 +177,18 @@ def auth(*, domain: bool) -> Schema:
     return obj(properties)
 
 
+# A NetworkPolicyPeer (podSelector, namespaceSelector or ipBlock).
+PEER: Schema = {"type": "object", "minProperties": 1}
+# HTTPS egress to the Entra ID authority, by address (a NetworkPolicy cannot name a host).
+AUTHORITY_CIDRS: Schema = {
+    "type": "array",
+    "minItems": 1,
+    "items": obj(
+        {"cidr": string("^[0-9a-fA-F.:]+/[0-9]{1,3}$"), "except": strings()},
+        ["cidr"],
+    ),
+}
+
 PROBE = obj(
     {
         "initialDelaySeconds": integer(0, 600),
@@ -243,6 +255,7 @@ def server(*, domain: bool) -> dict[str, Schema]:
                 "burst": integer(1, 100_000),
             }
         ),
+        "preStopSleepSeconds": integer(0, 120),
         **pod_placement(),
     }
     if domain:
@@ -328,6 +341,18 @@ def aggregator_only() -> dict[str, Schema]:
                 "existingSecret": string("^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?)?$"),
             }
         ),
+        "networkPolicy": obj(
+            {
+                "enabled": BOOLEAN,
+                "ingressFrom": {"type": "array", "minItems": 1, "items": PEER},
+                "metricsFrom": {"type": "array", "items": PEER},
+                "upstreamPeers": {"type": "array", "minItems": 1, "items": PEER},
+                "authorityCidrs": AUTHORITY_CIDRS,
+                "dnsPodLabels": {**STRING_MAP, "minProperties": 1},
+                "extraIngress": OBJECTS,
+                "extraEgress": OBJECTS,
+            }
+        ),
         "policy": obj(
             {
                 "enabled": BOOLEAN,
@@ -386,6 +411,12 @@ def client() -> dict[str, Schema]:
 def edge() -> dict[str, Schema]:
     """mcp-edge: `envoy` takes mcp_edge's own value names (src/python/mcp_edge/values.py)."""
     server_values = server(domain=False)
+    bucket: dict[str, Schema] = {
+        "maxTokens": integer(1, 1000000),
+        "tokensPerFill": integer(1, 1000000),
+        # Envoy refuses a fill interval under 50 ms.
+        "fillInterval": string("^([1-9][0-9]*(\\.[0-9]+)?|0\\.(0[5-9]|[1-9])[0-9]*)s$"),
+    }
     envoy = obj(
         {
             "tenantId": string(GUID_OR_EMPTY),
@@ -402,17 +433,10 @@ def edge() -> dict[str, Schema]:
             "requestHeadersTimeout": string(DURATION),
             "healthCheckInterval": string(DURATION),
             "maxConnections": integer(1, 1000000),
-            "rateLimit": obj(
-                {
-                    "maxTokens": integer(1, 1000000),
-                    "tokensPerFill": integer(1, 1000000),
-                    # Envoy refuses a fill interval under 50 ms.
-                    "fillInterval": string("^([1-9][0-9]*(\\.[0-9]+)?|0\\.(0[5-9]|[1-9])[0-9]*)s$"),
-                }
-            ),
+            "rateLimit": obj(bucket),
+            "clientRateLimit": obj({**bucket, "maxClients": integer(1, 10000000)}),
         }
     )
-    peer: Schema = {"type": "object", "minProperties": 1}
     return {
         **names(),
         "envoy": envoy,
@@ -471,15 +495,8 @@ def edge() -> dict[str, Schema]:
         "networkPolicy": obj(
             {
                 "enabled": BOOLEAN,
-                "ingressFrom": {"type": "array", "items": peer},
-                "authorityCidrs": {
-                    "type": "array",
-                    "minItems": 1,
-                    "items": obj(
-                        {"cidr": string("^[0-9a-fA-F.:]+/[0-9]{1,3}$"), "except": strings()},
-                        ["cidr"],
-                    ),
-                },
+                "ingressFrom": {"type": "array", "items": PEER},
+                "authorityCidrs": AUTHORITY_CIDRS,
                 "dnsPodLabels": {**STRING_MAP, "minProperties": 1},
             }
         ),

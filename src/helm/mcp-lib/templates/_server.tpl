@@ -65,10 +65,14 @@ prefix (MCP_USERS, MCP_AGGREGATOR, ...).
 
 {{/*
 The Deployment. Takes a dict: root, env (YAML list), volumes and volumeMounts (YAML lists,
-optional), podAnnotations (dict, optional).
+optional), podAnnotations (dict, optional, merged over the podAnnotations value), recreate
+(bool: the Recreate strategy instead of a rolling update).
 */}}
 {{- define "mcp-lib.deployment" -}}
 {{- $root := .root -}}
+{{- if le (int $root.Values.terminationGracePeriodSeconds) (int $root.Values.preStopSleepSeconds) }}
+{{- fail (printf "terminationGracePeriodSeconds (%d) must exceed preStopSleepSeconds (%d): the grace period counts the preStop sleep, and the server needs time after it to finish its requests" (int $root.Values.terminationGracePeriodSeconds) (int $root.Values.preStopSleepSeconds)) }}
+{{- end }}
 apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -85,15 +89,20 @@ spec:
     matchLabels:
       {{- include "mcp-lib.selectorLabels" $root | nindent 6 }}
   strategy:
+    {{- if .recreate }}
+    {{- /* One pod with its own store: never two at once, each with records of its own. */}}
+    type: Recreate
+    {{- else }}
     type: RollingUpdate
     rollingUpdate:
       maxSurge: 1
       maxUnavailable: 0
+    {{- end }}
   template:
     metadata:
       labels:
         {{- include "mcp-lib.podLabels" $root | nindent 8 }}
-      {{- with $root.Values.podAnnotations }}
+      {{- with merge (deepCopy (.podAnnotations | default dict)) $root.Values.podAnnotations }}
       annotations:
         {{- toYaml . | nindent 8 }}
       {{- end }}
