@@ -201,6 +201,21 @@ PROBE = obj(
 """One kubelet probe's timing, as every chart's `probes.<startup|liveness|readiness>` takes it."""
 
 
+# A Prometheus duration, as the Prometheus Operator takes it: 30s, 1m, 1m30s.
+PROM_DURATION = "^(([0-9]+(ms|s|m|h|d|w|y))+)?$"
+SERVICE_MONITOR = obj(
+    {
+        "enabled": BOOLEAN,
+        "labels": STRING_MAP,
+        "interval": string(PROM_DURATION),
+        "scrapeTimeout": string(PROM_DURATION),
+        "relabelings": OBJECTS,
+        "metricRelabelings": OBJECTS,
+    }
+)
+"""The optional ServiceMonitor of each server chart (`mcp-lib.serviceMonitor`)."""
+
+
 def server(*, domain: bool) -> dict[str, Schema]:
     properties: dict[str, Schema] = {
         **names(),
@@ -256,6 +271,7 @@ def server(*, domain: bool) -> dict[str, Schema]:
             }
         ),
         "preStopSleepSeconds": integer(0, 120),
+        "serviceMonitor": SERVICE_MONITOR,
         **pod_placement(),
     }
     if domain:

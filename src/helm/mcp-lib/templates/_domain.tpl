@@ -60,4 +60,8 @@ API over its own database. Takes a dict: root, prefix (MCP_USERS), name (users).
 ---
 {{ . }}
 {{- end }}
+{{- with include "mcp-lib.serviceMonitor" $root }}
+---
+{{ . }}
+{{- end }}
 {{- end }}

@@ -219,3 +219,54 @@ spec:
     {{- end }}
 {{- end }}
 {{- end }}
+
+{{/*
+A ServiceMonitor (Prometheus Operator) scraping /metrics on the Service's http port, off by
+default. It selects the chart's Service by its selector labels; a Service that carries the
+mcp-platform/headless label (the aggregator's second, headless one, over the same pods) is
+left out, so each pod is scraped once. The job label is the Service's name.
+*/}}
+{{- define "mcp-lib.serviceMonitor" -}}
+{{- with .Values.serviceMonitor }}
+{{- if .enabled }}
+apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata:
+  name: {{ include "mcp-lib.fullname" $ }}
+  namespace: {{ $.Release.Namespace }}
+  labels:
+    {{- include "mcp-lib.labels" $ | nindent 4 }}
+    {{- with .labels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+spec:
+  selector:
+    matchLabels:
+      {{- include "mcp-lib.selectorLabels" $ | nindent 6 }}
+    matchExpressions:
+      - key: mcp-platform/headless
+        operator: DoesNotExist
+  namespaceSelector:
+    matchNames:
+      - {{ $.Release.Namespace }}
+  endpoints:
+    - port: http
+      path: /metrics
+      scheme: http
+      {{- with .interval }}
+      interval: {{ . }}
+      {{- end }}
+      {{- with .scrapeTimeout }}
+      scrapeTimeout: {{ . }}
+      {{- end }}
+      {{- with .relabelings }}
+      relabelings:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with .metricRelabelings }}
+      metricRelabelings:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
