@@ -339,6 +339,14 @@ def aggregator_only() -> dict[str, Schema]:
     }
     rules: Schema = {"type": "object", "additionalProperties": rule}
     return {
+        "prometheusRule": obj(
+            {
+                "enabled": BOOLEAN,
+                "labels": STRING_MAP,
+                "alertLabels": STRING_MAP,
+                "runbookUrl": string(HTTP_URL_OR_EMPTY),
+            }
+        ),
         "upstreams": {
             "type": "object",
             "minProperties": 1,
