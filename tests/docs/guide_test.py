@@ -34,6 +34,10 @@ def test_the_parser_sees_the_commands_that_matter() -> None:
     assert {"--issuer", "--subject", "--audiences"} <= set(
         guide["identity federated-credential create"]
     )
+    # Cilium enforces the NetworkPolicies (Azure NPM is retiring); ACR imports the Envoy image.
+    assert "--network-dataplane" in guide["aks create"]
+    assert "--network-policy" not in guide["aks create"]
+    assert {"--source", "--image"} <= set(guide["acr import"])
     pipeline = commands((ROOT / ".gitlab-ci.yml").read_text(), ".gitlab-ci.yml")
     assert "--federated-token" in pipeline["login"]
     broken = "```bash\nfor x in a; do az aks create \\\n  --enable-oidc; done\n```\n"

@@ -191,17 +191,31 @@ async def test_a_2025_client_hears_list_changed_while_its_requests_land_on_eithe
     assert set(served[1 + len(calls) :]) <= {"a", "b"}
 
 
-async def test_the_local_rate_limit_answers_429_once_the_bucket_is_empty(edge: Edge) -> None:
-    """A second Envoy over the same replicas whose bucket holds 3 tokens and refills once an
-    hour: requests pass while tokens last, then Envoy itself answers 429 (counted, not timed).
+async def test_each_client_address_has_its_own_bucket_and_gets_429_once_it_is_empty(
+    edge: Edge,
+) -> None:
+    """A second Envoy over the same replicas whose per-client bucket holds 3 tokens and
+    refills once an hour: one client's requests pass while its tokens last, then Envoy itself
+    answers 429 (counted, not timed); a client from another address still has all of its own.
 
     Async like its neighbours, so that it runs in file order, before a replica is killed
     (pytest groups the tests of the parametrized anyio backend); its blocking work runs in a
     thread."""
-    await anyio.to_thread.run_sync(_drain_a_small_bucket, edge)
+    await anyio.to_thread.run_sync(_drain_small_buckets, edge)
 
 
-def _drain_a_small_bucket(edge: Edge) -> None:
+def _drain(http: httpx.Client, base: str, most: int) -> list[httpx.Response]:
+    """GETs that need no token and are routed to a replica, until the first 429."""
+    responses: list[httpx.Response] = []
+    for _ in range(most):
+        # A success is the aggregator's answer.
+        responses.append(http.get(f"{base}/.well-known/oauth-protected-resource/mcp"))
+        if responses[-1].status_code == 429:
+            break
+    return responses
+
+
+def _drain_small_buckets(edge: Edge) -> None:
     bucket = 3
     log = edge.root / "limited-access.log"
     limited = {
@@ -210,25 +224,26 @@ def _drain_a_small_bucket(edge: Edge) -> None:
         "healthPort": free_port(),
         "adminPort": free_port(),
         "accessLogPath": str(log),
-        "rateLimit": {"maxTokens": bucket, "tokensPerFill": 1, "fillInterval": "3600s"},
+        # The Envoy's own bucket stays far from empty: only the per-client one limits.
+        "rateLimit": {"maxTokens": 1000, "tokensPerFill": 1, "fillInterval": "3600s"},
+        "clientRateLimit": {"maxTokens": bucket, "tokensPerFill": 1, "fillInterval": "3600s"},
     }
     base = f"https://localhost:{limited['port']}"
-    responses: list[httpx.Response] = []
+    # Two clients: the loopback network is 127.0.0.0/8, so the second binds 127.0.0.2.
+    other = httpx.HTTPTransport(verify=edge.ca, local_address="127.0.0.2")
     with (
         run_envoy(edge.root, limited, "limited"),
         httpx.Client(verify=edge.ca, timeout=30) as http,
+        httpx.Client(transport=other, timeout=30) as second,
     ):
-        for _ in range(bucket + 10):
-            # Needs no token, and is routed to a replica: a success is the aggregator's answer.
-            responses.append(http.get(f"{base}/.well-known/oauth-protected-resource/mcp"))
-            if responses[-1].status_code == 429:
-                break
+        responses = _drain(http, base, bucket + 10)
         # A valid MCP request is refused too: the limit runs before the token check.
         mcp = http.post(
             f"{base}/mcp",
             json=TOOLS_LIST,
             headers={**MCP_HEADERS, "Authorization": f"Bearer {edge.token}"},
         )
+        others = _drain(second, base, bucket + 10)
         stats = http.get(
             f"http://127.0.0.1:{limited['adminPort']}/stats",
             params={"filter": "edge_rate_limit.http_local_rate_limit.rate_limited"},
@@ -236,6 +251,8 @@ def _drain_a_small_bucket(edge: Edge) -> None:
     statuses = [r.status_code for r in responses]
     assert statuses == [200] * bucket + [429], statuses
     assert responses[0].json()["resource"] == edge.url, "the successes came from a replica"
+    # The first client's empty bucket is not the second's: it gets its own three.
+    assert [r.status_code for r in others] == [200] * bucket + [429]
     refused = responses[-1]
     assert refused.headers["retry-after"] == "3600"
     assert refused.headers["content-type"] == "application/json"
@@ -247,14 +264,19 @@ def _drain_a_small_bucket(edge: Edge) -> None:
     assert mcp.status_code == 429
     assert mcp.json()["error"] == "local_rate_limited"
     assert "www-authenticate" not in mcp.headers
-    assert "edge_rate_limit.http_local_rate_limit.rate_limited: 2" in stats
-    # Envoy's own log: the successes reached a replica, the refusals none.
-    ids = [r.headers["x-request-id"] for r in (*responses, mcp)]
+    assert "edge_rate_limit.http_local_rate_limit.rate_limited: 3" in stats
+    # Envoy's own log: the successes reached a replica, the refusals none, and each client's
+    # requests came from its own address.
+    ids = [r.headers["x-request-id"] for r in (*responses, mcp, *others)]
     entries = edge.log_entries(want=set(ids), log=log)
     served = [edge.replica_of(entries[i]["upstream_host"]) for i in ids]
     assert set(served[:bucket]) <= {"a", "b"}
     assert None not in served[:bucket]
-    assert served[bucket:] == [None, None]
+    assert served[bucket : bucket + 2] == [None, None]
+    assert None not in served[bucket + 2 : 2 * bucket + 2]
+    assert served[-1] is None
+    addresses = [entries[i]["downstream"] for i in ids]
+    assert addresses == ["127.0.0.1"] * (bucket + 2) + ["127.0.0.2"] * (bucket + 1)
 
 
 @dataclass

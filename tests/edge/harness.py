@@ -275,6 +275,8 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
             },
             "accessLogPath": str(root / "access.log"),
             "healthCheckInterval": "1s",
+            # Every client of the suite connects from 127.0.0.1: one address's bucket.
+            "clientRateLimit": {"maxTokens": 10000, "tokensPerFill": 1000},
         }
         envoy = stack.enter_context(run_envoy(root, edge_values, "envoy"))
         by_name = {item.service.name: item for item in running}

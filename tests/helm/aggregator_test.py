@@ -4,6 +4,7 @@ them, and mounted so that a values change reaches the running aggregator."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import subprocess
 from pathlib import Path
 
@@ -47,9 +48,11 @@ def test_the_default_registry_holds_the_three_domains(helm: Helm) -> None:
 
 
 def test_a_fourth_domain_is_a_values_change(helm: Helm) -> None:
-    before = helm.render("mcp-aggregator", ["minimal-values.yaml"])
+    # Session keys from a Secret of their own: a generated one is new at each `helm template`.
+    keys = {"sessionKeys.existingSecret": "kv-session-keys"}
+    before = helm.render("mcp-aggregator", ["minimal-values.yaml"], sets=keys)
     after = helm.render(
-        "mcp-aggregator", ["minimal-values.yaml"], sets={"upstreams.billing": BILLING}
+        "mcp-aggregator", ["minimal-values.yaml"], sets={**keys, "upstreams.billing": BILLING}
     )
     upstreams = {u.name: u for u in registry(after)}
     assert sorted(upstreams) == ["billing", "data", "tickets", "users"]
@@ -94,13 +97,10 @@ def test_registry_and_policy_are_mounted_as_directories(helm: Helm) -> None:
         cm = config_map(manifests, f"-{name}")
         assert volumes[name]["configMap"]["name"] == cm["metadata"]["name"]
         assert key in cm["data"]
-    # No checksum annotation: the pods must not restart when the registry changes.
-    assert not any(
-        "checksum" in key
-        for key in one(manifests, "Deployment")["spec"]["template"]["metadata"].get(
-            "annotations", {}
-        )
-    )
+    # No checksum of the registry or the policy: the pods must not restart when they change
+    # (only the session keys', which the aggregator reads once).
+    annotations = one(manifests, "Deployment")["spec"]["template"]["metadata"]["annotations"]
+    assert [key for key in annotations if "checksum" in key] == ["checksum/session-keys"]
 
 
 def test_the_policy_file(helm: Helm) -> None:
@@ -194,6 +194,31 @@ def test_every_replica_mounts_the_same_session_keys(helm: Helm) -> None:
     assert not set(line) & set("=+/")
 
 
+def test_a_changed_session_key_rolls_the_pods(helm: Helm) -> None:
+    """The aggregator reads its keyring once: the pod template carries the keys' checksum.
+    Under `helm template` there is no installed Secret to find, so each render has a new key,
+    and so a new checksum: what a GitOps tool would see at every sync."""
+
+    def keys_and_checksum() -> tuple[bytes, str]:
+        manifests = helm.render("mcp-aggregator", ["minimal-values.yaml"])
+        (secret,) = (
+            s
+            for s in by_kind(manifests, "Secret")
+            if s["metadata"]["name"].endswith("-session-keys")
+        )
+        template = one(manifests, "Deployment")["spec"]["template"]
+        return (
+            base64.b64decode(secret["data"]["keys"]),
+            template["metadata"]["annotations"]["checksum/session-keys"],
+        )
+
+    keys, checksum = keys_and_checksum()
+    assert checksum == hashlib.sha256(keys).hexdigest()
+    other_keys, other_checksum = keys_and_checksum()
+    assert other_keys != keys
+    assert other_checksum != checksum
+
+
 def test_an_existing_session_keys_secret_replaces_the_generated_one(helm: Helm) -> None:
     manifests = helm.render(
         "mcp-aggregator",
@@ -204,6 +229,9 @@ def test_an_existing_session_keys_secret_replaces_the_generated_one(helm: Helm) 
         s for s in by_kind(manifests, "Secret") if s["metadata"]["name"].endswith("-session-keys")
     ]
     assert _session_keys_volume(manifests)["secret"]["secretName"] == "kv-session-keys"
+    # The chart cannot see that Secret's content: no checksum (docs/helm.md: how it rotates).
+    template = one(manifests, "Deployment")["spec"]["template"]
+    assert "checksum/session-keys" not in template["metadata"].get("annotations", {})
 
 
 def test_an_upstreams_session_mode_reaches_the_registry(helm: Helm) -> None:
@@ -220,3 +248,50 @@ def test_an_upstreams_session_mode_reaches_the_registry(helm: Helm) -> None:
         sets={"upstreams.vendor": {**vendor, "sessions": "sticky"}},
     )
     assert "sessions" in refusal
+
+
+def test_the_network_policy_admits_the_edge_and_the_scraper_and_reaches_the_upstreams(
+    helm: Helm,
+) -> None:
+    assert not by_kind(helm.render("mcp-aggregator", ["minimal-values.yaml"]), "NetworkPolicy")
+    manifests = helm.render("mcp-aggregator", ["production-values.yaml"])
+    policy = one(manifests, "NetworkPolicy")["spec"]
+    deployment = one(manifests, "Deployment")
+    assert policy["podSelector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+    assert policy["policyTypes"] == ["Ingress", "Egress"]
+    edge, scraper = policy["ingress"]
+    assert edge["from"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "mcp-edge"}},
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "mcp-edge"}},
+        }
+    ]
+    assert scraper["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    ]
+    assert edge["ports"] == scraper["ports"] == [{"port": "http", "protocol": "TCP"}]
+    upstreams, entra, dns = policy["egress"]
+    # The registry's ports: the three domains' and billing's (production-values.yaml).
+    assert sorted(p["port"] for p in upstreams["ports"]) == [8101, 8102, 8103, 8443]
+    assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "billing"}}} in (
+        upstreams["to"]
+    )
+    assert entra["ports"] == [{"port": 443, "protocol": "TCP"}]
+    assert entra["to"][0]["ipBlock"]["cidr"] == "0.0.0.0/0"
+    assert "10.0.0.0/8" in entra["to"][0]["ipBlock"]["except"]
+    assert dns["ports"] == [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]
+    assert dns["to"][0]["namespaceSelector"] == {
+        "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
+    }
+    # A sovereign authority on its own port; no metrics rule when metricsFrom is empty.
+    other = helm.render(
+        "mcp-aggregator",
+        ["production-values.yaml"],
+        sets={
+            "auth.authorityHost": "https://login.microsoftonline.us:8443",
+            "networkPolicy.metricsFrom": [],
+        },
+    )
+    spec = one(other, "NetworkPolicy")["spec"]
+    assert len(spec["ingress"]) == 1
+    assert spec["egress"][1]["ports"] == [{"port": 8443, "protocol": "TCP"}]

@@ -27,6 +27,13 @@ VARIATIONS: list[tuple[str, dict[str, Any]]] = [
         {
             "envoy.authorityHost": "https://login.microsoftonline.us:8443/",
             "envoy.rateLimit": {"maxTokens": 7, "tokensPerFill": 1, "fillInterval": "0.25s"},
+            # A client's bucket that refills slower than the pod's: Retry-After follows it.
+            "envoy.clientRateLimit": {
+                "maxTokens": 3,
+                "tokensPerFill": 1,
+                "fillInterval": "2.5s",
+                "maxClients": 50,
+            },
         },
     ),
     # An authority by IP address (no DNS, no SAN match), the aggregator in this namespace.

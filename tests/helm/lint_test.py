@@ -41,7 +41,16 @@ def test_demo_mode_must_be_explicit_and_exclusive(helm: Helm, chart: str) -> Non
     assert "systemOfRecord.url is required" in without_url
     both = helm.refusal(chart, [production], sets={"demo": True})
     assert "choose one" in both
-    demo = helm.render(chart, [production], sets={"systemOfRecord.url": "", "demo": True})
+    demo = helm.render(
+        chart,
+        [production],
+        sets={
+            "systemOfRecord.url": "",
+            "demo": True,
+            "autoscaling.enabled": False,
+            "replicaCount": 1,
+        },
+    )
     assert demo
 
 

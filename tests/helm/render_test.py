@@ -163,7 +163,9 @@ def test_servers_listen_for_the_cluster_with_probes(
 
 
 @pytest.mark.parametrize(
-    ("chart", "scenario"), [s for s in SCENARIOS if s[0] in (*SERVERS, "mcp-edge")]
+    ("chart", "scenario"),
+    # Demo mode over SQLite is one pod (test_demo_mode_over_sqlite_is_one_pod_recreated).
+    [s for s in SCENARIOS if s[0] in (*SERVERS, "mcp-edge") and s[1] != "demo-values.yaml"],
 )
 def test_scaling_disruption_and_spread(rendered: Rendered, chart: str, scenario: str) -> None:
     manifests = rendered[chart, scenario]
@@ -193,14 +195,84 @@ def test_scaling_disruption_and_spread(rendered: Rendered, chart: str, scenario:
 
 def test_replicas_without_autoscaling(helm: Helm) -> None:
     manifests = helm.render(
-        "mcp-users", ["demo-values.yaml"], sets={"autoscaling.enabled": False, "replicaCount": 3}
+        "mcp-users",
+        ["production-values.yaml"],
+        sets={"autoscaling.enabled": False, "replicaCount": 3},
     )
     assert one(manifests, "Deployment")["spec"]["replicas"] == 3
     assert not by_kind(manifests, "HorizontalPodAutoscaler")
 
 
+@pytest.mark.parametrize("chart", DOMAINS)
+def test_demo_mode_over_sqlite_is_one_pod_recreated(rendered: Rendered, chart: str) -> None:
+    deployment = one(rendered[chart, "demo-values.yaml"], "Deployment")
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert not by_kind(rendered[chart, "demo-values.yaml"], "HorizontalPodAutoscaler")
+    production = one(rendered[chart, "production-values.yaml"], "Deployment")
+    assert production["spec"]["strategy"]["type"] == "RollingUpdate"
+
+
+@pytest.mark.parametrize(
+    ("sets", "named"),
+    [
+        ({"autoscaling.enabled": True}, "with autoscaling.enabled=true every pod"),
+        ({"replicaCount": 3}, "with replicaCount=3 every pod"),
+    ],
+)
+@pytest.mark.parametrize("chart", DOMAINS)
+def test_demo_mode_over_sqlite_refuses_more_than_one_pod(
+    helm: Helm, chart: str, sets: dict[str, object], named: str
+) -> None:
+    error = helm.refusal(chart, ["demo-values.yaml"], sets=sets)
+    assert "Error:" in error
+    assert "demo=true without a PostgreSQL database.url or database.existingSecret" in error
+    assert named in error
+    assert "own records and idempotency keys" in error
+    assert "set autoscaling.enabled=false and replicaCount=1" in error
+    assert "PostgreSQL database that the replicas share" in error
+
+
+@pytest.mark.parametrize(
+    "sets",
+    [
+        {"database.url": "postgresql+asyncpg://db.example.internal/tickets"},
+        {"database.existingSecret.name": "tickets-db"},
+    ],
+)
+def test_demo_mode_over_a_shared_database_scales(helm: Helm, sets: dict[str, object]) -> None:
+    manifests = helm.render(
+        "mcp-tickets", ["demo-values.yaml"], sets={**sets, "autoscaling.enabled": True}
+    )
+    assert one(manifests, "HorizontalPodAutoscaler")["spec"]["minReplicas"] == 2
+    assert one(manifests, "Deployment")["spec"]["strategy"]["type"] == "RollingUpdate"
+
+
+@pytest.mark.parametrize(("chart", "scenario"), [s for s in SCENARIOS if s[0] in SERVERS])
+def test_servers_wait_before_they_stop_listening(
+    rendered: Rendered, chart: str, scenario: str
+) -> None:
+    spec = pod_spec(one(rendered[chart, scenario], "Deployment"))
+    (container,) = spec["containers"]
+    assert container["lifecycle"] == {"preStop": {"sleep": {"seconds": 5}}}
+    assert spec["terminationGracePeriodSeconds"] > 5
+
+
+@pytest.mark.parametrize("chart", [*SERVERS, "mcp-edge"])
+def test_a_grace_period_within_the_pre_stop_sleep_is_refused(helm: Helm, chart: str) -> None:
+    scenario = helm.scenarios(chart)[-1]
+    error = helm.refusal(
+        chart, [scenario], sets={"preStopSleepSeconds": 30, "terminationGracePeriodSeconds": 30}
+    )
+    assert "terminationGracePeriodSeconds (30) must exceed preStopSleepSeconds (30)" in error
+    off = one(helm.render(chart, [scenario], sets={"preStopSleepSeconds": 0}), "Deployment")
+    assert "lifecycle" not in pod_spec(off)["containers"][0]
+
+
 def test_min_replicas_above_max_is_refused(helm: Helm) -> None:
-    error = helm.refusal("mcp-users", ["demo-values.yaml"], sets={"autoscaling.minReplicas": 11})
+    error = helm.refusal(
+        "mcp-users", ["production-values.yaml"], sets={"autoscaling.minReplicas": 11}
+    )
     assert "autoscaling.minReplicas (11) exceeds autoscaling.maxReplicas (10)" in error
 
 

@@ -178,6 +178,18 @@ def auth(*, domain: bool) -> Schema:
     return obj(properties)
 
 
+# A NetworkPolicyPeer (podSelector, namespaceSelector or ipBlock).
+PEER: Schema = {"type": "object", "minProperties": 1}
+# HTTPS egress to the Entra ID authority, by address (a NetworkPolicy cannot name a host).
+AUTHORITY_CIDRS: Schema = {
+    "type": "array",
+    "minItems": 1,
+    "items": obj(
+        {"cidr": string("^[0-9a-fA-F.:]+/[0-9]{1,3}$"), "except": strings()},
+        ["cidr"],
+    ),
+}
+
 PROBE = obj(
     {
         "initialDelaySeconds": integer(0, 600),
@@ -188,6 +200,21 @@ PROBE = obj(
     }
 )
 """One kubelet probe's timing, as every chart's `probes.<startup|liveness|readiness>` takes it."""
+
+
+# A Prometheus duration, as the Prometheus Operator takes it: 30s, 1m, 1m30s.
+PROM_DURATION = "^(([0-9]+(ms|s|m|h|d|w|y))+)?$"
+SERVICE_MONITOR = obj(
+    {
+        "enabled": BOOLEAN,
+        "labels": STRING_MAP,
+        "interval": string(PROM_DURATION),
+        "scrapeTimeout": string(PROM_DURATION),
+        "relabelings": OBJECTS,
+        "metricRelabelings": OBJECTS,
+    }
+)
+"""The optional ServiceMonitor of each server chart (`mcp-lib.serviceMonitor`)."""
 
 
 def server(*, domain: bool) -> dict[str, Schema]:
@@ -244,6 +271,8 @@ def server(*, domain: bool) -> dict[str, Schema]:
                 "burst": integer(1, 100_000),
             }
         ),
+        "preStopSleepSeconds": integer(0, 120),
+        "serviceMonitor": SERVICE_MONITOR,
         **pod_placement(),
     }
     if domain:
@@ -311,6 +340,14 @@ def aggregator_only() -> dict[str, Schema]:
     }
     rules: Schema = {"type": "object", "additionalProperties": rule}
     return {
+        "prometheusRule": obj(
+            {
+                "enabled": BOOLEAN,
+                "labels": STRING_MAP,
+                "alertLabels": STRING_MAP,
+                "runbookUrl": string(HTTP_URL_OR_EMPTY),
+            }
+        ),
         "upstreams": {
             "type": "object",
             "minProperties": 1,
@@ -327,6 +364,18 @@ def aggregator_only() -> dict[str, Schema]:
             {
                 "create": BOOLEAN,
                 "existingSecret": string("^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?)?$"),
+            }
+        ),
+        "networkPolicy": obj(
+            {
+                "enabled": BOOLEAN,
+                "ingressFrom": {"type": "array", "minItems": 1, "items": PEER},
+                "metricsFrom": {"type": "array", "items": PEER},
+                "upstreamPeers": {"type": "array", "minItems": 1, "items": PEER},
+                "authorityCidrs": AUTHORITY_CIDRS,
+                "dnsPodLabels": {**STRING_MAP, "minProperties": 1},
+                "extraIngress": OBJECTS,
+                "extraEgress": OBJECTS,
             }
         ),
         "policy": obj(
@@ -387,6 +436,12 @@ def client() -> dict[str, Schema]:
 def edge() -> dict[str, Schema]:
     """mcp-edge: `envoy` takes mcp_edge's own value names (src/python/mcp_edge/values.py)."""
     server_values = server(domain=False)
+    bucket: dict[str, Schema] = {
+        "maxTokens": integer(1, 1000000),
+        "tokensPerFill": integer(1, 1000000),
+        # Envoy refuses a fill interval under 50 ms.
+        "fillInterval": string("^([1-9][0-9]*(\\.[0-9]+)?|0\\.(0[5-9]|[1-9])[0-9]*)s$"),
+    }
     envoy = obj(
         {
             "tenantId": string(GUID_OR_EMPTY),
@@ -403,17 +458,10 @@ def edge() -> dict[str, Schema]:
             "requestHeadersTimeout": string(DURATION),
             "healthCheckInterval": string(DURATION),
             "maxConnections": integer(1, 1000000),
-            "rateLimit": obj(
-                {
-                    "maxTokens": integer(1, 1000000),
-                    "tokensPerFill": integer(1, 1000000),
-                    # Envoy refuses a fill interval under 50 ms.
-                    "fillInterval": string("^([1-9][0-9]*(\\.[0-9]+)?|0\\.(0[5-9]|[1-9])[0-9]*)s$"),
-                }
-            ),
+            "rateLimit": obj(bucket),
+            "clientRateLimit": obj({**bucket, "maxClients": integer(1, 10000000)}),
         }
     )
-    peer: Schema = {"type": "object", "minProperties": 1}
     return {
         **names(),
         "envoy": envoy,
@@ -472,15 +520,8 @@ def edge() -> dict[str, Schema]:
         "networkPolicy": obj(
             {
                 "enabled": BOOLEAN,
-                "ingressFrom": {"type": "array", "items": peer},
-                "authorityCidrs": {
-                    "type": "array",
-                    "minItems": 1,
-                    "items": obj(
-                        {"cidr": string("^[0-9a-fA-F.:]+/[0-9]{1,3}$"), "except": strings()},
-                        ["cidr"],
-                    ),
-                },
+                "ingressFrom": {"type": "array", "items": PEER},
+                "authorityCidrs": AUTHORITY_CIDRS,
                 "dnsPodLabels": {**STRING_MAP, "minProperties": 1},
             }
         ),

@@ -125,6 +125,7 @@ def build_app(
         await identity.close()
 
     checks = ReadinessChecks()
+    metrics.service.watch_readiness(checks)
     checks.add("upstreams", registry.check_ready)
     checks.describe("upstreams", registry.describe)
     routers = [metrics.router()]
@@ -144,6 +145,7 @@ def build_app(
     # the per-request ASGI instrumentation (the front makes the span itself). The guard is
     # outermost, so every route, the front's included, passes through it.
     streams = StreamLimits(settings.max_streams, settings.max_streams_per_principal)
+    metrics.bind_streams(streams)
     sealer = load_sealer(settings.session_keys_file, loopback=is_loopback(settings.host))
     front = McpFront(
         app,
@@ -158,7 +160,11 @@ def build_app(
         _delegation(settings),
     )
     return guard_app(
-        front, settings, build_authenticator(settings), resource_metadata=resource_metadata
+        front,
+        settings,
+        build_authenticator(settings),
+        resource_metadata=resource_metadata,
+        metrics=metrics.service,
     )
 
 

@@ -19,6 +19,7 @@ import httpx
 import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
+from prometheus_client.parser import text_string_to_metric_families
 
 from mcp_aggregator.app import build_app
 from mcp_aggregator.config import UpstreamConfig
@@ -405,3 +406,58 @@ async def test_notification_streams_are_bounded_per_principal(
     assert "already has 2 open streams" in third.json()["error_description"]
     assert listen.status_code == 429, "subscriptions/listen streams count too"
     assert others, "another caller still gets in"
+
+
+def _samples(text: str) -> dict[str, float]:
+    """`name{labels}` -> value of each sample in a Prometheus text exposition."""
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+            found[f"{sample.name}{{{labels}}}"] = sample.value
+    return found
+
+
+async def test_refused_tokens_rate_limits_streams_and_readiness_are_in_the_metrics(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with platform(
+        tmp_path, monkeypatch, rate_limit_per_second=0.01, rate_limit_burst=2, max_streams=7
+    ) as stack:
+        alice = stack.user("lookup.read")
+        ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+        async with httpx.AsyncClient(timeout=10) as http:
+            before = _samples((await http.get(f"{stack.url}/metrics")).text)
+            await http.post(f"{stack.url}/mcp", json=ping, headers=LEGACY)
+            bad = {**LEGACY, "Authorization": "Bearer not-a-token"}
+            await http.post(f"{stack.url}/mcp", json=ping, headers=bad)
+            session_id = await _legacy_session(http, stack.url, alice)
+            headers = {
+                "Accept": "text/event-stream",
+                "Authorization": f"Bearer {alice}",
+                "Mcp-Session-Id": session_id,
+            }
+            with anyio.fail_after(20):
+                while (await http.get(f"{stack.url}/health/ready")).status_code != 200:
+                    await anyio.sleep(0.1)
+                async with http.stream("GET", f"{stack.url}/mcp", headers=headers) as stream:
+                    assert stream.status_code == 200
+                    during = _samples((await http.get(f"{stack.url}/metrics")).text)
+            # The session and the stream took both tokens of alice's bucket.
+            limited = await http.post(
+                f"{stack.url}/mcp",
+                json=ping,
+                headers={**LEGACY, "Authorization": f"Bearer {alice}"},
+            )
+            after = _samples((await http.get(f"{stack.url}/metrics")).text)
+    assert limited.status_code == 429
+    refusals = "mcp_guard_refusals_total"
+    assert f'{refusals}{{error="unauthorized",status="401"}}' not in before
+    assert after[f'{refusals}{{error="unauthorized",status="401"}}'] == 1
+    assert after[f'{refusals}{{error="invalid_token",status="401"}}'] == 1
+    assert after[f'{refusals}{{error="rate_limited",status="429"}}'] == 1
+    assert during["mcp_aggregator_notification_streams{}"] == 1
+    assert after["mcp_aggregator_notification_streams{}"] == 0
+    assert after["mcp_aggregator_notification_streams_limit{}"] == 7
+    assert after["mcp_ready{}"] == 1
+    assert "mcp_readiness_changes_total{}" in after

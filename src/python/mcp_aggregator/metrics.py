@@ -1,4 +1,6 @@
-"""Prometheus metrics at `/metrics`: routed requests by tool and outcome, latency, upstreams.
+"""Prometheus metrics at `/metrics`: routed requests by tool and outcome, latency, upstreams,
+open notification streams against their cap, and (`mcp_common.metrics`) the request guard's
+refusals and readiness.
 
 Labels are bounded: `name` is a tool, prompt, listed resource or resource template from the
 merged catalog (a `resources/read` of `db://sales/rows` counts under its template
@@ -18,6 +20,8 @@ from prometheus_client.registry import Collector
 
 from mcp_aggregator.catalog import resource_label
 from mcp_aggregator.registry import UpstreamRegistry
+from mcp_common.limits import StreamLimits
+from mcp_common.metrics import ServiceMetrics
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
@@ -73,15 +77,36 @@ class _RegistryCollector(Collector):
         yield mismatched
 
 
+class _StreamsCollector(Collector):
+    def __init__(self, streams: StreamLimits) -> None:
+        self._streams = streams
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        open_streams = GaugeMetricFamily(
+            "mcp_aggregator_notification_streams",
+            "Open long-lived streams (notification GET streams, subscriptions) of this replica.",
+        )
+        open_streams.add_metric([], float(self._streams.open))
+        yield open_streams
+        limit = GaugeMetricFamily(
+            "mcp_aggregator_notification_streams_limit",
+            "The most open streams this replica accepts (MAX_STREAMS); beyond it, 429.",
+        )
+        limit.add_metric([], float(self._streams.total))
+        yield limit
+
+
 class Metrics:
     def __init__(self) -> None:
         self._upstreams: UpstreamRegistry | None = None
         self.registry = CollectorRegistry()
+        # The guard's refusals and readiness, in the same registry (one /metrics).
+        self.service = ServiceMetrics(self.registry)
         self._requests = Counter(
             "mcp_aggregator_requests",
             "Routed MCP requests (tools/call, prompts/get, resources/read, completion/complete) "
-            "by outcome: ok, tool_error, error, denied, rejected, upstream_unavailable, "
-            "upstream_error, timeout, cancelled.",
+            "by outcome: ok, tool_error, error, denied, rejected, unknown, unsupported, "
+            "session_gone, quarantined, upstream_unavailable, upstream_error, timeout, cancelled.",
             ["method", "name", "upstream", "outcome"],
             registry=self.registry,
         )
@@ -114,6 +139,9 @@ class Metrics:
     def bind(self, registry: UpstreamRegistry) -> None:
         self._upstreams = registry
         self.registry.register(_RegistryCollector(registry))
+
+    def bind_streams(self, streams: StreamLimits) -> None:
+        self.registry.register(_StreamsCollector(streams))
 
     def observe_call(
         self, method: str, name: str, upstream: str, outcome: str, seconds: float

@@ -34,6 +34,7 @@ from mcp_common.errors import ToolFailure
 from mcp_common.guard import RequestGuard
 from mcp_common.health import CheckFailed, ReadinessChecks
 from mcp_common.identity import TokenSource, build_token_source
+from mcp_common.metrics import ServiceMetrics
 from mcp_common.rest import RestClient
 from mcp_common.service import LifespanHook, build_authenticator, build_service_app, guard_app
 from mcp_common.settings import DomainSettings, SettingsError, env_name
@@ -158,5 +159,16 @@ def build_domain_app(
         get_tool_input_schema=catalog.input_schema,
         on_subscriptions_listen=ListenHandler(subscriptions),
     )
-    app = build_service_app(server, settings, checks=checks, mounts=mounts, lifespan_hooks=hooks)
-    return guard_app(app, settings, build_authenticator(settings, settings.allowed_callers))
+    metrics = ServiceMetrics()
+    metrics.watch_readiness(checks)
+    app = build_service_app(
+        server,
+        settings,
+        checks=checks,
+        routers=[metrics.router()],
+        mounts=mounts,
+        lifespan_hooks=hooks,
+    )
+    return guard_app(
+        app, settings, build_authenticator(settings, settings.allowed_callers), metrics=metrics
+    )

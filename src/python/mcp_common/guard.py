@@ -41,6 +41,7 @@ from mcp_common.auth import (
     bearer_token,
 )
 from mcp_common.limits import RateLimiter, retry_after_header
+from mcp_common.metrics import ServiceMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -179,8 +180,10 @@ class RequestGuard:
         resource_metadata: Callable[[Scope], str] | None = None,
         max_body: int = DEFAULT_MAX_BODY,
         rate_limiter: RateLimiter | None = None,
+        metrics: ServiceMetrics | None = None,
     ) -> None:
         self._app = app
+        self._metrics = metrics
         self._rate_limiter = rate_limiter
         self._authenticator = authenticator
         self._hosts = hosts
@@ -203,9 +206,11 @@ class RequestGuard:
             await self._app(scope, receive, send)
             return
         if not self._hosts.host_ok(header_value(scope, b"host")):
+            self._count(421, "invalid_host")
             await send_json(send, 421, {"error": "invalid_host", "error_description": _HOST_HELP})
             return
         if not self._hosts.origin_ok(header_value(scope, b"origin")):
+            self._count(403, "invalid_origin")
             await send_json(
                 send, 403, {"error": "invalid_origin", "error_description": _ORIGIN_HELP}
             )
@@ -233,6 +238,7 @@ class RequestGuard:
             key = principal.key if principal.authenticated else f"address:{client[0]}"
             wait = self._rate_limiter.retry_after(key)
             if wait is not None:
+                self._count(429, "rate_limited")
                 limit = f"{self._rate_limiter.rate:g} requests per second (bursts of {self._rate_limiter.burst})"
                 await send_json(
                     send,
@@ -257,6 +263,7 @@ class RequestGuard:
         header = challenge(error, metadata)
         kind = {401: "invalid_token", 403: "forbidden", 503: "temporarily_unavailable"}
         code = "unauthorized" if isinstance(error, MissingToken) else kind.get(error.status)
+        self._count(error.status, code or "error")
         logger.info("request refused (%d): %s", error.status, error)
         await send_json(
             send,
@@ -264,6 +271,10 @@ class RequestGuard:
             {"error": code, "error_description": str(error)},
             [(b"www-authenticate", header.encode())] if error.status in (401, 403) else [],
         )
+
+    def _count(self, status: int, error: str) -> None:
+        if self._metrics is not None:
+            self._metrics.observe_refusal(status, error)
 
     async def _read_body(self, scope: Scope, receive: Receive, send: Send) -> bytes | None:
         """The whole body, or None after answering 413 (or when the client went away)."""
@@ -273,6 +284,7 @@ class RequestGuard:
             "error_description": f"the request body is over the limit of {self._max_body} bytes",
         }
         if declared is not None and declared.isdigit() and int(declared) > self._max_body:
+            self._count(413, "request_too_large")
             await send_json(send, 413, too_large)
             return None
         chunks: list[bytes] = []
@@ -291,6 +303,7 @@ class RequestGuard:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self._max_body:
+                self._count(413, "request_too_large")
                 await send_json(send, 413, too_large)
                 return None
             chunks.append(chunk)

@@ -42,6 +42,9 @@ class ReadinessChecks:
     timeout_seconds: float = 2.0
     _checks: dict[str, ReadinessCheck] = field(default_factory=dict)
     _details: dict[str, ReadinessDetail] = field(default_factory=dict)
+    # What the last run found (None before the first), and how often that flipped: metrics.
+    ready: bool | None = None
+    changes: int = 0
 
     def add(self, name: str, check: ReadinessCheck) -> None:
         """Register `check` under `name`.
@@ -66,6 +69,10 @@ class ReadinessChecks:
         results: dict[str, str | None] = {}
         for name, check in self._checks.items():
             results[name] = await self._run_one(name, check)
+        ready = all(error is None for error in results.values())
+        if self.ready is not None and ready != self.ready:
+            self.changes += 1
+        self.ready = ready
         return results
 
     async def _run_one(self, name: str, check: ReadinessCheck) -> str | None:

@@ -45,6 +45,7 @@ from mcp_common.guard import (
 )
 from mcp_common.health import ReadinessChecks, health_router
 from mcp_common.limits import RateLimiter
+from mcp_common.metrics import ServiceMetrics
 from mcp_common.settings import ServiceSettings
 from mcp_common.telemetry import instrument_app
 
@@ -158,6 +159,7 @@ def guard_app(
     authenticator: Authenticator,
     *,
     resource_metadata: Callable[[Scope], str] | None = None,
+    metrics: ServiceMetrics | None = None,
 ) -> RequestGuard:
     """`app` behind the request guard (see `mcp_common.guard`): every route passes through it."""
     limiter = None
@@ -169,4 +171,5 @@ def guard_app(
         hosts=HostPolicy(settings.allowed_hosts, settings.allowed_origins),
         resource_metadata=resource_metadata,
         rate_limiter=limiter,
+        metrics=metrics,
     )

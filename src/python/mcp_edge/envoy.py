@@ -13,7 +13,7 @@ aggregator must decide:
   aggregator checks it again and decides per tool. Envoy's own 401 carries the same RFC 9728
   `resource_metadata` pointer as the aggregator's, so MCP clients find the authorization server
   whichever of the two refused them;
-- local rate limiting (a token bucket per Envoy);
+- local rate limiting (a token bucket per Envoy and one per client address);
 - timeouts for MCP: no route timeout (a tool call takes as long as the aggregator's per-upstream
   `call_timeout` allows), a stream idle timeout of an hour so open SSE streams (progress,
   2025-11-25 GET streams) stay up, and no buffering filter, so event streams pass as they come;
@@ -183,18 +183,26 @@ def _jwt_authn(values: EdgeValues) -> dict[str, Any]:
 
 
 def _local_rate_limit(values: EdgeValues) -> dict[str, Any]:
+    """Two token buckets: one for all of this Envoy's requests, and one per client address
+    (the descriptor `remote_address` without a value: Envoy makes a bucket for each address it
+    sees, up to `maxClients`, dropping the least recently used). A request takes a token
+    from both; an empty one answers 429. It runs before `jwt_authn`, so a flood of bad tokens
+    from one address empties that address's bucket, not everyone's."""
     always = {"default_value": {"numerator": 100, "denominator": "HUNDRED"}}
     bucket = values.rate_limit
+    client = values.client_rate_limit
     return {
         "name": "envoy.filters.http.local_ratelimit",
         "typed_config": {
             "@type": f"{_TYPE}.filters.http.local_ratelimit.v3.LocalRateLimit",
             "stat_prefix": "edge_rate_limit",
-            "token_bucket": {
-                "max_tokens": int(bucket["maxTokens"]),
-                "tokens_per_fill": int(bucket["tokensPerFill"]),
-                "fill_interval": str(bucket["fillInterval"]),
-            },
+            "token_bucket": _token_bucket(bucket),
+            "descriptors": [
+                {"entries": [{"key": "remote_address"}], "token_bucket": _token_bucket(client)}
+            ],
+            "max_dynamic_descriptors": int(client["maxClients"]),
+            "always_consume_default_token_bucket": True,
+            "rate_limits": [{"actions": [{"remote_address": {}}]}],
             "filter_enabled": {**always, "runtime_key": "edge_rate_limit_enabled"},
             "filter_enforced": {**always, "runtime_key": "edge_rate_limit_enforced"},
             # Only on answers it limited: when a token is next there (RFC 9110 Retry-After).
@@ -202,12 +210,22 @@ def _local_rate_limit(values: EdgeValues) -> dict[str, Any]:
                 {
                     "header": {
                         "key": "retry-after",
-                        "value": retry_after(str(bucket["fillInterval"])),
+                        "value": retry_after(
+                            str(bucket["fillInterval"]), str(client["fillInterval"])
+                        ),
                     },
                     "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
                 }
             ],
         },
+    }
+
+
+def _token_bucket(bucket: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "max_tokens": int(bucket["maxTokens"]),
+        "tokens_per_fill": int(bucket["tokensPerFill"]),
+        "fill_interval": str(bucket["fillInterval"]),
     }
 
 

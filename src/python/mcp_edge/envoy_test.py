@@ -158,6 +158,11 @@ def test_jwt_checks_accept_both_issuers_and_forward_the_token() -> None:
             {"rateLimit": {"burst": 5}},
             "rateLimit takes ['fillInterval', 'maxTokens', 'tokensPerFill']",
         ),
+        ({"clientRateLimit": {"maxClients": 0}}, "clientRateLimit.maxClients must be a whole"),
+        (
+            {"clientRateLimit": {"fillInterval": "0.01s"}},
+            "clientRateLimit.fillInterval '0.01s' must be seconds",
+        ),
     ],
 )
 def test_invalid_values_name_the_value(change: dict[str, Any], message: str) -> None:
@@ -189,3 +194,23 @@ def test_a_limited_answer_says_when_to_retry() -> None:
     }
     (header,) = limit["response_headers_to_add"]
     assert header["header"] == {"key": "retry-after", "value": "3"}
+
+
+def test_each_client_address_has_a_bucket_within_the_envoy_s_own() -> None:
+    values = EdgeValues.from_mapping(
+        {**VALUES, "clientRateLimit": {"maxTokens": 5, "fillInterval": "7s", "maxClients": 99}}
+    )
+    limit = _manager(render(values))["http_filters"][0]["typed_config"]
+    # A descriptor without a value: one bucket per remote address Envoy sees.
+    assert limit["rate_limits"] == [{"actions": [{"remote_address": {}}]}]
+    assert limit["descriptors"] == [
+        {
+            "entries": [{"key": "remote_address"}],
+            "token_bucket": {"max_tokens": 5, "tokens_per_fill": 20, "fill_interval": "7s"},
+        }
+    ]
+    assert limit["max_dynamic_descriptors"] == 99
+    assert limit["always_consume_default_token_bucket"] is True
+    # The longer of the two intervals: either bucket may be the empty one.
+    (header,) = limit["response_headers_to_add"]
+    assert header["header"]["value"] == "7"

@@ -14,6 +14,13 @@ from urllib.parse import urlsplit
 
 # Per Envoy: bursts of 200 requests, 100 a second sustained.
 DEFAULT_RATE_LIMIT: dict[str, Any] = {"maxTokens": 200, "tokensPerFill": 100, "fillInterval": "1s"}
+# Per client address, within that: bursts of 50, 20 a second; buckets for 10000 addresses at once.
+DEFAULT_CLIENT_RATE_LIMIT: dict[str, Any] = {
+    "maxTokens": 50,
+    "tokensPerFill": 20,
+    "fillInterval": "1s",
+    "maxClients": 10000,
+}
 _SECONDS = re.compile(r"^[0-9]+(\.[0-9]+)?s$")
 
 
@@ -50,6 +57,9 @@ class EdgeValues:
     health_check_interval: str = "5s"
     max_connections: int = 4096
     rate_limit: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_RATE_LIMIT))
+    client_rate_limit: dict[str, Any] = field(
+        default_factory=lambda: dict(DEFAULT_CLIENT_RATE_LIMIT)
+    )
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> EdgeValues:
@@ -67,7 +77,10 @@ class EdgeValues:
         - `healthPort` (plain HTTP `/ready` for kubelet probes), `adminPort` (127.0.0.1 only);
         - `accessLogPath`, `streamIdleTimeout`, `requestHeadersTimeout`,
           `healthCheckInterval`, `maxConnections`;
-        - `rateLimit`: `maxTokens`, `tokensPerFill`, `fillInterval` (a token bucket).
+        - `rateLimit`: `maxTokens`, `tokensPerFill`, `fillInterval` (the token bucket of all
+          requests to one Envoy);
+        - `clientRateLimit`: the same, plus `maxClients`: a bucket per client address (the
+          downstream peer), of which Envoy keeps the `maxClients` most recent.
 
         Raises:
             EdgeValuesError: a required value is missing or one is malformed.
@@ -77,6 +90,7 @@ class EdgeValues:
             "v1IssuerHost", "authorityCaFile", "jwksCacheDuration", "port", "listenAddress",
             "tls", "healthPort", "adminPort", "accessLogPath", "streamIdleTimeout",
             "requestHeadersTimeout", "healthCheckInterval", "maxConnections", "rateLimit",
+            "clientRateLimit",
         }  # fmt: skip
         unknown = sorted(set(values) - known)
         if unknown:
@@ -93,7 +107,10 @@ class EdgeValues:
         resource = urlsplit(str(values["resourceUrl"]))
         if resource.scheme != "https" or not resource.netloc:
             raise EdgeValuesError(f"resourceUrl {values['resourceUrl']!r} must be an https URL")
-        rate_limit = _rate_limit(values.get("rateLimit") or {})
+        rate_limit = _rate_limit("rateLimit", values.get("rateLimit") or {}, DEFAULT_RATE_LIMIT)
+        client_rate_limit = _rate_limit(
+            "clientRateLimit", values.get("clientRateLimit") or {}, DEFAULT_CLIENT_RATE_LIMIT
+        )
         tls = values.get("tls", {})
         optional = {
             "authority_host": values.get("authorityHost"),
@@ -119,6 +136,7 @@ class EdgeValues:
             resource_url=str(values["resourceUrl"]),
             aggregator=endpoints,
             rate_limit=rate_limit,
+            client_rate_limit=client_rate_limit,
             **{name: value for name, value in optional.items() if value is not None},
         )
 
@@ -142,24 +160,25 @@ class EdgeValues:
         return f"{parts.scheme}://{parts.netloc}/.well-known/oauth-protected-resource{parts.path}"
 
 
-def _rate_limit(raw: Any) -> dict[str, Any]:
-    if not isinstance(raw, dict) or set(raw) - set(DEFAULT_RATE_LIMIT):
-        raise EdgeValuesError(f"rateLimit takes {sorted(DEFAULT_RATE_LIMIT)}, got {raw!r}")
-    bucket = {**DEFAULT_RATE_LIMIT, **raw}
-    for name in ("maxTokens", "tokensPerFill"):
+def _rate_limit(key: str, raw: Any, defaults: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(raw, dict) or set(raw) - set(defaults):
+        raise EdgeValuesError(f"{key} takes {sorted(defaults)}, got {raw!r}")
+    bucket = {**defaults, **raw}
+    for name in sorted(set(bucket) - {"fillInterval"}):
         if not isinstance(bucket[name], int) or isinstance(bucket[name], bool) or bucket[name] < 1:
-            raise EdgeValuesError(f"rateLimit.{name} must be a whole number of at least 1")
+            raise EdgeValuesError(f"{key}.{name} must be a whole number of at least 1")
     interval = str(bucket["fillInterval"])
     if not _SECONDS.match(interval) or float(interval[:-1]) < 0.05:
         raise EdgeValuesError(
-            f"rateLimit.fillInterval {interval!r} must be seconds like 1s or 0.5s, at least 0.05s"
+            f"{key}.fillInterval {interval!r} must be seconds like 1s or 0.5s, at least 0.05s"
         )
     return bucket
 
 
-def retry_after(fill_interval: str) -> str:
-    """Whole seconds until the bucket next fills (`Retry-After` of a rate-limited answer)."""
-    return str(math.ceil(float(fill_interval.removesuffix("s"))))
+def retry_after(*fill_intervals: str) -> str:
+    """Whole seconds until every bucket has filled once (`Retry-After` of a limited answer:
+    Envoy does not say which of its buckets was empty, so the longest interval)."""
+    return str(max(math.ceil(float(i.removesuffix("s"))) for i in fill_intervals))
 
 
 def _endpoint(raw: Any) -> Endpoint:

@@ -50,6 +50,7 @@ status_code_filter:
 
 {{- define "mcp-edge.bootstrap" -}}
 {{- $e := . }}
+{{- $c := $e.clientRateLimit }}
 {{- $t := "type.googleapis.com/envoy.extensions" }}
 {{- $endpoints := list }}
 {{- $allIPs := true }}
@@ -189,6 +190,19 @@ static_resources:
                         max_tokens: {{ int $e.rateLimit.maxTokens }}
                         tokens_per_fill: {{ int $e.rateLimit.tokensPerFill }}
                         fill_interval: {{ $e.rateLimit.fillInterval | quote }}
+                      {{- /* A bucket per client address (a descriptor without a value). */}}
+                      descriptors:
+                        - entries:
+                            - key: remote_address
+                          token_bucket:
+                            max_tokens: {{ int $c.maxTokens }}
+                            tokens_per_fill: {{ int $c.tokensPerFill }}
+                            fill_interval: {{ $c.fillInterval | quote }}
+                      max_dynamic_descriptors: {{ int $c.maxClients }}
+                      always_consume_default_token_bucket: true
+                      rate_limits:
+                        - actions:
+                            - remote_address: {}
                       filter_enabled:
                         default_value: {{ toJson $always }}
                         runtime_key: edge_rate_limit_enabled
@@ -198,7 +212,7 @@ static_resources:
                       response_headers_to_add:
                         - header:
                             key: retry-after
-                            value: {{ ceil (trimSuffix "s" $e.rateLimit.fillInterval | float64) | int | toString | quote }}
+                            value: {{ max (ceil (trimSuffix "s" $e.rateLimit.fillInterval | float64) | int) (ceil (trimSuffix "s" $c.fillInterval | float64) | int) | toString | quote }}
                           append_action: OVERWRITE_IF_EXISTS_OR_ADD
                   - name: envoy.filters.http.jwt_authn
                     typed_config:

@@ -33,6 +33,9 @@ input of `python -m mcp_edge`; the ConfigMap carries it beside the bootstrap it 
 {{- if and $certificate.create (not $certificate.issuerRef.name) }}
 {{- fail "tls.certificate.issuerRef.name is required with tls.certificate.create: the cert-manager Issuer or ClusterIssuer that signs the edge's certificate" }}
 {{- end }}
+{{- if le (int .Values.terminationGracePeriodSeconds) (int .Values.preStopSleepSeconds) }}
+{{- fail (printf "terminationGracePeriodSeconds (%d) must exceed preStopSleepSeconds (%d): the grace period counts the preStop sleep, and Envoy needs time after it to drain" (int .Values.terminationGracePeriodSeconds) (int .Values.preStopSleepSeconds)) }}
+{{- end }}
 {{- $ports := list (int $e.port) (int $e.healthPort) (int $e.adminPort) }}
 {{- if ne (len ($ports | uniq)) 3 }}
 {{- fail (printf "envoy.port (%d), envoy.healthPort (%d) and envoy.adminPort (%d) must differ" (int $e.port) (int $e.healthPort) (int $e.adminPort)) }}

@@ -16,6 +16,11 @@ API over its own database. Takes a dict: root, prefix (MCP_USERS), name (users).
 {{- if and $sor.url $root.Values.workloadIdentity.enabled (not $sor.scope) }}
 {{- fail "systemOfRecord.scope is required with Workload Identity: the Entra ID scope of the system of record's tokens, e.g. api://<app-id>/.default" }}
 {{- end }}
+{{- /* SQLite (the default, in /tmp) is a store per pod; PostgreSQL is shared by the replicas. */}}
+{{- $ownStore := and $root.Values.demo (not $root.Values.database.existingSecret.name) (or (not $root.Values.database.url) (hasPrefix "sqlite" $root.Values.database.url)) }}
+{{- if and $ownStore (or $root.Values.autoscaling.enabled (gt (int $root.Values.replicaCount) 1)) }}
+{{- fail (printf "demo=true without a PostgreSQL database.url or database.existingSecret keeps the store in SQLite in each pod's /tmp, so with %s every pod would have its own records and idempotency keys: set autoscaling.enabled=false and replicaCount=1 (one pod, replaced with the Recreate strategy), or point database.url or database.existingSecret at a PostgreSQL database that the replicas share" (ternary "autoscaling.enabled=true" (printf "replicaCount=%d" (int $root.Values.replicaCount)) $root.Values.autoscaling.enabled)) }}
+{{- end }}
 {{- include "mcp-lib.validateIdentity" $root }}
 {{- if not $root.Values.auth.allowedCallers }}
 {{- fail "auth.allowedCallers is required with auth.mode=entra: the client ids that may call this server (the aggregator's managed identity)" }}
@@ -42,7 +47,7 @@ API over its own database. Takes a dict: root, prefix (MCP_USERS), name (users).
 ---
 {{ include "mcp-lib.service" $root }}
 ---
-{{ include "mcp-lib.deployment" (dict "root" $root "env" $env) }}
+{{ include "mcp-lib.deployment" (dict "root" $root "env" $env "recreate" $ownStore) }}
 {{- with include "mcp-lib.hpa" $root }}
 ---
 {{ . }}
@@ -52,6 +57,10 @@ API over its own database. Takes a dict: root, prefix (MCP_USERS), name (users).
 {{ . }}
 {{- end }}
 {{- with include "mcp-lib.networkPolicy" $root }}
+---
+{{ . }}
+{{- end }}
+{{- with include "mcp-lib.serviceMonitor" $root }}
 ---
 {{ . }}
 {{- end }}

@@ -55,6 +55,15 @@ EnvVar), port (0: none, and no probes), volumeMounts (YAML list, optional).
     {{- toYaml .readiness | nindent 4 }}
   {{- end }}
   {{- end }}
+  {{- if and .port $root.Values.preStopSleepSeconds }}
+  {{- /*
+  uvicorn closes its socket at SIGTERM, while the endpoint may still be listed for a few
+  seconds until every kube-proxy, Envoy and caller's pool has seen it go: wait first.
+  */}}
+  lifecycle:
+    preStop:
+      sleep: {seconds: {{ $root.Values.preStopSleepSeconds }}}
+  {{- end }}
   resources:
     {{- toYaml $root.Values.resources | nindent 4 }}
   volumeMounts:

@@ -72,10 +72,14 @@ prefix (MCP_USERS, MCP_AGGREGATOR, ...).
 
 {{/*
 The Deployment. Takes a dict: root, env (YAML list), volumes and volumeMounts (YAML lists,
-optional), podAnnotations (dict, optional).
+optional), podAnnotations (dict, optional, merged over the podAnnotations value), recreate
+(bool: the Recreate strategy instead of a rolling update).
 */}}
 {{- define "mcp-lib.deployment" -}}
 {{- $root := .root -}}
+{{- if le (int $root.Values.terminationGracePeriodSeconds) (int $root.Values.preStopSleepSeconds) }}
+{{- fail (printf "terminationGracePeriodSeconds (%d) must exceed preStopSleepSeconds (%d): the grace period counts the preStop sleep, and the server needs time after it to finish its requests" (int $root.Values.terminationGracePeriodSeconds) (int $root.Values.preStopSleepSeconds)) }}
+{{- end }}
 apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -92,15 +96,20 @@ spec:
     matchLabels:
       {{- include "mcp-lib.selectorLabels" $root | nindent 6 }}
   strategy:
+    {{- if .recreate }}
+    {{- /* One pod with its own store: never two at once, each with records of its own. */}}
+    type: Recreate
+    {{- else }}
     type: RollingUpdate
     rollingUpdate:
       maxSurge: 1
       maxUnavailable: 0
+    {{- end }}
   template:
     metadata:
       labels:
         {{- include "mcp-lib.podLabels" $root | nindent 8 }}
-      {{- with $root.Values.podAnnotations }}
+      {{- with merge (deepCopy (.podAnnotations | default dict)) $root.Values.podAnnotations }}
       annotations:
         {{- toYaml . | nindent 8 }}
       {{- end }}
@@ -215,5 +224,56 @@ spec:
     {{- with .Values.networkPolicy.extraIngress }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+A ServiceMonitor (Prometheus Operator) scraping /metrics on the Service's http port, off by
+default. It selects the chart's Service by its selector labels; a Service that carries the
+mcp-platform/headless label (the aggregator's second, headless one, over the same pods) is
+left out, so each pod is scraped once. The job label is the Service's name.
+*/}}
+{{- define "mcp-lib.serviceMonitor" -}}
+{{- with .Values.serviceMonitor }}
+{{- if .enabled }}
+apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata:
+  name: {{ include "mcp-lib.fullname" $ }}
+  namespace: {{ $.Release.Namespace }}
+  labels:
+    {{- include "mcp-lib.labels" $ | nindent 4 }}
+    {{- with .labels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+spec:
+  selector:
+    matchLabels:
+      {{- include "mcp-lib.selectorLabels" $ | nindent 6 }}
+    matchExpressions:
+      - key: mcp-platform/headless
+        operator: DoesNotExist
+  namespaceSelector:
+    matchNames:
+      - {{ $.Release.Namespace }}
+  endpoints:
+    - port: http
+      path: /metrics
+      scheme: http
+      {{- with .interval }}
+      interval: {{ . }}
+      {{- end }}
+      {{- with .scrapeTimeout }}
+      scrapeTimeout: {{ . }}
+      {{- end }}
+      {{- with .relabelings }}
+      relabelings:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with .metricRelabelings }}
+      metricRelabelings:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+{{- end }}
 {{- end }}
 {{- end }}
