@@ -2,13 +2,10 @@
 against GitLab's JSON schema and resolves stages, `extends`, rules and needs the way GitLab does.
 It runs in a throwaway git checkout (it reads the branch from git), on `main` and on a
 feature branch. `.ci/affected`, which turns a pipeline's base commit into Pants' arguments,
-is run in a throwaway repository too.
+is run in a throwaway repository too, and so is `.ci/deploy` in its plan mode (what a deploy
+job would run, decided from what the pipeline built and what changed).
 
-Running the jobs is not part of this test: they need the CI builder image (or, for the build
-jobs, a container engine), and the lint job is a Pants run of the whole repository. Run by
-hand in a clone with `gitlab-ci-local --force-shell-executor --variable
-XDG_CACHE_HOME=$HOME/.cache lint` (warm caches), the lint job passed in 2.3 minutes on two
-cores; cold, add the Pants bootstrap and every tool's install. Too slow for every test run.
+The jobs themselves run in jobs_test.py; the push and the signature in release_test.py.
 """
 
 from __future__ import annotations
@@ -28,7 +25,17 @@ from mcp_testkit.npm import MANIFESTS, NODE, ensure_packages, run
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = "node_modules/gitlab-ci-local/dist/index.js"
-STAGES = ["lint", "unit-test", "contract-test", "build", "helm-package", "deploy"]
+STAGES = [
+    "builder",
+    "lint",
+    "unit-test",
+    "contract-test",
+    "build",
+    "scan",
+    "sign",
+    "helm-package",
+    "deploy",
+]
 DEPLOYABLES = ["users", "tickets", "data", "aggregator"]
 GIT = [
     "git",
@@ -45,7 +52,10 @@ def _sources() -> dict[str, str]:
     """The pipeline and its helper, as the test's sandbox holds them."""
     return {
         ".gitlab-ci.yml": (ROOT / ".gitlab-ci.yml").read_text(),
-        ".ci/affected": (ROOT / ".ci" / "affected").read_text(),
+        **{
+            f".ci/{name}": (ROOT / ".ci" / name).read_text()
+            for name in ("affected", "builder-tag", "deploy")
+        },
     }
 
 
@@ -62,10 +72,14 @@ def checkout(tmp_path: Path) -> Path:
     for name, text in _sources().items():
         (repo / name).parent.mkdir(parents=True, exist_ok=True)
         (repo / name).write_text(text)
-    (repo / ".ci" / "affected").chmod(0o755)
+    for name in ("affected", "builder-tag", "deploy"):
+        (repo / ".ci" / name).chmod(0o755)
     _git(repo, "init", "-q")
     _git(repo, "add", "-A")
     _git(repo, "commit", "-q", "-m", "pipeline")
+    # `rules: changes` compare with the default branch's remote head, as on GitLab.
+    _git(repo, "remote", "add", "origin", str(repo))
+    _git(repo, "fetch", "-q", "origin")
     return repo
 
 
@@ -86,7 +100,7 @@ async def _jobs(repo: Path) -> dict[str, dict[str, Any]]:
 
 
 @pytest.mark.anyio
-async def test_the_pipeline_has_the_six_stages_and_a_job_per_deployable(checkout: Path) -> None:
+async def test_the_pipeline_has_its_stages_and_a_job_per_deployable(checkout: Path) -> None:
     preview = await _reader(checkout, "--preview")
     assert preview.returncode == 0, preview.stderr.decode()[-3000:]
     expanded = yaml.safe_load(preview.stdout)
@@ -99,8 +113,18 @@ async def test_the_pipeline_has_the_six_stages_and_a_job_per_deployable(checkout
     }
     for name in [*DEPLOYABLES, "client"]:
         assert jobs[f"build:{name}"]["stage"] == "build"
+        # build -> scan -> sign -> helm: nothing is signed unscanned, nothing released unsigned.
+        assert [need["job"] for need in jobs[f"scan:{name}"]["needs"]] == [f"build:{name}"]
+        assert [need["job"] for need in jobs[f"sign:{name}"]["needs"]] == [
+            f"build:{name}",
+            f"scan:{name}",
+        ]
         assert jobs[f"helm:{name}"]["stage"] == "helm-package"
-        assert [need["job"] for need in jobs[f"helm:{name}"]["needs"]] == [f"build:{name}"]
+        assert [need["job"] for need in jobs[f"helm:{name}"]["needs"]] == [
+            f"build:{name}",
+            f"sign:{name}",
+        ]
+        assert "--require-scanner" in " ".join(expanded[f"scan:{name}"]["script"])
     # On the default branch every domain has its own manual deploy and rollback.
     for name in DEPLOYABLES:
         assert jobs[f"deploy:{name}"]["when"] == "manual"
@@ -111,12 +135,51 @@ async def test_the_pipeline_has_the_six_stages_and_a_job_per_deployable(checkout
         assert deploy["resource_group"] == "production-$DEPLOYABLE", "one deploy at a time"
     # The edge ships only its chart (Envoy's image), with its own manual deploy.
     assert jobs["helm:edge"]["stage"] == "helm-package"
-    assert jobs["helm:edge"]["needs"] == []
+    assert [need["job"] for need in jobs["helm:edge"]["needs"]] == ["builder"]
     assert [need["job"] for need in jobs["deploy:edge"]["needs"]] == ["helm:edge"]
     assert jobs["deploy:edge"]["when"] == "manual"
     assert jobs["rollback:edge"]["when"] == "manual"
-    assert not any("image.repository" in line for line in expanded["deploy:edge"]["script"])
     assert jobs["contract-test"]["allow_failure"] is False
+
+
+@pytest.mark.anyio
+async def test_one_engine_from_build_to_push_and_deploys_by_digest(checkout: Path) -> None:
+    expanded = yaml.safe_load((await _reader(checkout, "--preview")).stdout)
+    scripts = {
+        name: "\n".join([*job.get("before_script", []), *job.get("script", [])])
+        for name, job in expanded.items()
+        if isinstance(job, dict) and "script" in job
+    }
+    # No docker daemon anywhere: podman builds (through Pants) and pushes.
+    assert not any("docker " in script for script in scripts.values()), "a docker command"
+    assert not any(job.get("services") for job in expanded.values() if isinstance(job, dict))
+    build = scripts["build:users"]
+    assert 'SOURCE_COMMIT="$CI_COMMIT_SHA" ./pants package' in build
+    assert 'build-support/release/push-image.sh "$DEPLOYABLE"' in build
+    assert expanded["build:users"]["variables"]["MCP_SUPPLY_CHAIN"] == "sbom"
+    assert "dist/supply-chain/" in expanded["build:users"]["artifacts"]["paths"]
+    assert 'sign-image.sh "$IMAGE_REF"' in scripts["sign:users"]
+    assert scripts["deploy:users"].endswith('.ci/deploy "$DEPLOYABLE"')
+
+
+@pytest.mark.anyio
+async def test_every_job_runs_in_the_builder_that_its_definition_hashes_to(checkout: Path) -> None:
+    expanded = yaml.safe_load((await _reader(checkout, "--preview")).stdout)
+    # The repository's own script, on this repository's builder files.
+    tag = (await run([str(ROOT / ".ci" / "builder-tag")], timeout=30)).stdout.decode().strip()
+    assert (
+        expanded["variables"]["BUILDER_TAG"] == tag
+    ), f"the builder's definition changed: set BUILDER_TAG: {tag} in .gitlab-ci.yml"
+    assert expanded["variables"]["BUILDER_IMAGE"] == "$CI_REGISTRY_IMAGE/ci-builder:$BUILDER_TAG"
+    changes = set(expanded["builder"]["rules"][0]["changes"])
+    assert changes == {
+        "src/docker/builder/Dockerfile",
+        "build-support/builder/install.sh",
+        "build-support/builder/install-helm.sh",
+        "build-support/release/install-cosign.sh",
+    }, "the builder job must run whenever a file the tag hashes changes"
+    builder_files = (ROOT / ".ci" / "builder-tag").read_text()
+    assert all(name in builder_files for name in changes)
 
 
 @pytest.mark.anyio
@@ -138,6 +201,10 @@ async def test_no_deploy_is_offered_off_the_default_branch(checkout: Path) -> No
     jobs = await _jobs(checkout)
     assert {name: jobs[name]["when"] for name in jobs if name.startswith("deploy:")} == {
         f"deploy:{name}": "never" for name in [*DEPLOYABLES, "edge"]
+    }
+    # Only the default branch pushes, so only it signs.
+    assert {name for name in jobs if name.startswith("sign:")} <= {
+        name for name in jobs if jobs[name]["when"] == "never"
     }
     assert jobs["lint"]["when"] == "on_success"
 
@@ -184,3 +251,59 @@ def test_affected_compares_with_the_pipelines_base_and_falls_back_to_everything(
     _git(checkout, "add", "-A")
     _git(checkout, "commit", "-q", "-m", "pants config")
     assert _affected(checkout, CI_COMMIT_BEFORE_SHA=base) == "::", "config changes everything"
+
+
+def _deploy(repo: Path, name: str = "users", **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # the repository's own script, in plan mode (runs no helm)
+        [str(repo / ".ci" / "deploy"), name],
+        cwd=repo,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "DEPLOY_PLAN": "1", **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_a_deploy_takes_the_pushed_digest_and_a_values_change_alone_deploys(
+    checkout: Path,
+) -> None:
+    values = checkout / "deploy" / "production" / "mcp-users.yaml"
+    values.parent.mkdir(parents=True)
+    values.write_text("replicaCount: 2\n")
+    _git(checkout, "add", "-A")
+    _git(checkout, "commit", "-q", "-m", "production values")
+    base = _git(checkout, "rev-parse", "HEAD")
+    env = {"ACR_NAME": "acr", "CI_COMMIT_BEFORE_SHA": base}
+
+    built = _deploy(checkout, **env, PACKAGED_CHART_VERSION="0.1.7", IMAGE_DIGEST="sha256:abc")
+    assert built.returncode == 0, built.stderr
+    upgrade, test = built.stdout.splitlines()
+    assert upgrade.startswith(
+        "plan: helm upgrade --install mcp-users oci://acr.azurecr.io/helm/mcp-users"
+    )
+    assert (
+        "--version 0.1.7 --namespace mcp-users --values deploy/production/mcp-users.yaml" in upgrade
+    )
+    assert "--set image.digest=sha256:abc" in upgrade
+    assert "image.tag" not in upgrade, "by digest, never by tag"
+    assert test == "plan: helm test mcp-client --namespace mcp-client --logs --timeout 5m"
+
+    (checkout / "README.md").write_text("docs\n")
+    _git(checkout, "add", "-A")
+    _git(checkout, "commit", "-q", "-m", "docs")
+    unchanged = _deploy(checkout, **env)
+    assert unchanged.returncode == 0, unchanged.stderr
+    assert "nothing to deploy" in unchanged.stdout
+    assert "plan:" not in unchanged.stdout
+
+    values.write_text("replicaCount: 3\n")
+    _git(checkout, "commit", "-q", "-am", "production: three replicas")
+    redeploy = _deploy(checkout, **env)
+    assert redeploy.returncode == 0, redeploy.stderr
+    assert "only deploy/production/mcp-users.yaml changed" in redeploy.stdout
+    assert "running" in redeploy.stdout.splitlines()[1]  # the running release's version, digest
+    assert "image.digest=" in redeploy.stdout
+
+    missing = _deploy(checkout, "data", **env)
+    assert missing.returncode == 1
+    assert "deploy/production/mcp-data.yaml is missing" in missing.stderr

@@ -1,4 +1,4 @@
-"""The deployment guide and the pipeline use only `az` commands and flags that were checked
+"""The deployment guide and the pipeline (with its sign-in script) use only `az` commands and flags that were checked
 against the real Azure CLI (`az_commands.py check` records them in az-checked.json)."""
 
 from __future__ import annotations
@@ -25,7 +25,11 @@ def test_every_az_command_of_the_guide_and_the_pipeline_was_checked() -> None:
         + " ".join(record["files"])
         + " --az <azure-cli>"
     )
-    assert set(record["files"]) == {"AKS_DEPLOYMENT_GUIDE.md", ".gitlab-ci.yml"}
+    assert set(record["files"]) == {
+        "AKS_DEPLOYMENT_GUIDE.md",
+        ".gitlab-ci.yml",
+        ".ci/registry-login",
+    }
 
 
 def test_the_parser_sees_the_commands_that_matter() -> None:
@@ -38,7 +42,9 @@ def test_the_parser_sees_the_commands_that_matter() -> None:
     assert "--network-dataplane" in guide["aks create"]
     assert "--network-policy" not in guide["aks create"]
     assert {"--source", "--image"} <= set(guide["acr import"])
-    pipeline = commands((ROOT / ".gitlab-ci.yml").read_text(), ".gitlab-ci.yml")
-    assert "--federated-token" in pipeline["login"]
+    # The pipeline signs in with its OIDC token (no secret), in its sign-in script.
+    login = commands((ROOT / ".ci" / "registry-login").read_text(), ".ci/registry-login")
+    assert "--federated-token" in login["login"]
+    assert "--expose-token" in login["acr login"]
     broken = "```bash\nfor x in a; do az aks create \\\n  --enable-oidc; done\n```\n"
     assert commands(broken, "x.md") == {"aks create": ["--enable-oidc"]}

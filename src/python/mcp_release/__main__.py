@@ -2,7 +2,7 @@
 
     sbom IMAGE --out FILE [--lock LOCK ...]          CycloneDX SBOM of one image in podman
     scan SBOM [SBOM ...] --out-dir DIR [--allowlist F] [--require-scanner]
-    images DOCKER_INFO.json [...] --out-dir DIR      both, for each image Pants built
+    images DOCKER_INFO.json [...] --out-dir DIR [--sbom-only]   both, for each image Pants built
 
 `images` reads the `*.docker-info.json` files `./pants package` writes for each image
 (dist/src.docker/) and writes `<name>.cdx.json` and `<name>.scan.json` into DIR, then prints a
@@ -87,6 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     check.add_argument("sboms", nargs="+", type=Path)
     every = commands.add_parser("images", help="SBOM and scan of each image Pants built")
     every.add_argument("info_files", nargs="+", type=Path)
+    every.add_argument("--sbom-only", action="store_true", help="write the SBOMs, scan nothing")
     for command in (one, every):
         command.add_argument("--lock", type=Path, action="append", help="default: services.lock")
     for command in (check, every):
@@ -110,6 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             document = write_sbom(name, path, args.lock or DEFAULT_LOCKS)
             print(f"sbom: {path} ({len(document['components'])} components)")  # type: ignore[arg-type]
             sboms[name] = path
+        if args.sbom_only:
+            return 0
         return scan_all(sboms, args.out_dir, args.allowlist, args.require_scanner)
     except (image.ImageError, sbom.SbomError, allowlist.AllowlistError, OSError, ValueError) as exc:
         print(f"mcp-release: {exc}", file=sys.stderr)
