@@ -1,5 +1,5 @@
 """Every metric the chart's alerts, recording rules and Grafana dashboards name is one the
-servers export, with the labels they select: read from a real scrape of the aggregator's
+servers export (or a recording rule records), with the labels they select: read from a real scrape of the aggregator's
 /metrics (its registry holds mcp_common's metrics too, the ones every domain server exports)
 after a routed call, a denied one, a refused token, a readiness probe and a pin mismatch."""
 
@@ -110,12 +110,38 @@ def expressions() -> list[tuple[str, str]]:
     return named + list(dashboard_expressions())
 
 
-def problems(named: list[tuple[str, str]], scrape: Scrape, recorded: set[str]) -> list[str]:
+def recorded_labels() -> dict[str, set[str]]:
+    """Each recording rule's series name and its labels: those of its first `by (...)`
+    (`le` aside: histogram_quantile consumes it)."""
+    found: dict[str, set[str]] = {}
+    for rule in rules():
+        if "record" in rule:
+            grouping = re.search(r"\bby\s*\(([^)]*)\)", rule["expr"])
+            labels = (
+                {label.strip() for label in grouping.group(1).split(",")} if grouping else set()
+            )
+            found[rule["record"]] = labels - {"le"}
+    return found
+
+
+def problems(
+    named: list[tuple[str, str]], scrape: Scrape, recorded: dict[str, set[str]]
+) -> list[str]:
     """What `named` selects that `scrape` (or a recording rule) does not offer."""
     found: list[str] = []
     for where, expr in named:
         for metric, matchers in selectors(expr):
-            if metric in recorded or metric == "up":  # `up`: Prometheus' own, per target
+            if metric == "up":  # Prometheus' own, per target
+                continue
+            if metric in recorded:
+                found.extend(
+                    f"{where}: recorded {metric} has no label {label!r}"
+                    for label, _operator, _value in matchers
+                    if label not in recorded[metric]
+                )
+                continue
+            if ":" in metric:
+                found.append(f"{where}: {metric} is recorded by no rule")
                 continue
             if metric not in scrape.names:
                 found.append(f"{where}: {metric} is exported by no server")
@@ -160,11 +186,14 @@ def test_a_metric_or_label_nobody_exports_is_reported() -> None:
         ("rule C", 'mcp_ready{state="x"} == 0'),
         ("rule D", 'rate(mcp_x_seconds_bucket{le="2.5"}[5m]) > 0'),
         ("rule E", 'rate(mcp_x_seconds_bucket{le="1.0"}[5m]) > 0'),
+        ("a.json panel 'F'", 'mcp:r{job="x"} > 0 and mcp:r{pod="p"} > 0 or mcp:gone > 0'),
     ]
-    assert problems(named, scrape, {"mcp:r"}) == [
+    assert problems(named, scrape, {"mcp:r": {"job"}}) == [
         "rule B: mcp_gone_total is exported by no server",
         "rule C: mcp_ready has no label 'state'",
         "rule D: mcp_x_seconds_bucket has no bucket le='2.5'",
+        "a.json panel 'F': recorded mcp:r has no label 'pod'",
+        "a.json panel 'F': mcp:gone is recorded by no rule",
     ]
 
 
@@ -189,9 +218,15 @@ async def test_every_metric_the_rules_and_dashboards_name_is_exported(
             await http.get(f"{stack.url}/health/ready")
             scrape = exported((await http.get(f"{stack.url}/metrics")).text)
     named = expressions()
-    recorded = {rule["record"] for rule in rules() if "record" in rule}
-    assert problems(named, scrape, recorded) == []
+    labels = recorded_labels()
+    assert labels["mcp:tool_latency_seconds:p99_5m"] == {"namespace", "upstream", "name"}
+    assert problems(named, scrape, labels) == []
+    recorded = set(labels)
     used = {metric for _, expr in named for metric, _ in selectors(expr)}
     assert used - recorded, "the rules select something"
+    assert recorded - used == set(), "recorded, read by no alert or dashboard"
     assert {name for name in used if ":" in name} <= recorded, "read, recorded by no rule"
+    assert {where.split()[0] for where, _ in named if not where.startswith("rule ")} == {
+        path.name for path in DASHBOARDS.glob("*.json")
+    }, "every dashboard queries something"
     assert ("mcp_guard_refusals_total", "error", "invalid_token") in scrape.values
