@@ -1,17 +1,21 @@
 """The aggregator chart's Grafana dashboards (files/dashboards/*.json), rendered by the real
 helm as ConfigMaps for Grafana's dashboard sidecar: off by default, the sidecar's label
 configurable, each dashboard as committed and using only its data source variable. That every
-metric they name is exported is src/python/mcp_aggregator/exported_metrics_test.py's job."""
+metric they name is exported is src/python/mcp_aggregator/exported_metrics_test.py's job;
+here the real promtool parses every query."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from helm.charts import SCENARIOS, Helm, Manifest, by_kind, strings_in, validate
+from helm.promtool import run_promtool
 
 DASHBOARDS = Path("src/helm/mcp-aggregator/files/dashboards")
 EXPECTED = {"overview.json", "upstreams.json", "tools.json", "identity.json"}
@@ -109,3 +113,43 @@ def test_dashboard_uids_and_titles_are_unique() -> None:
     assert len({d["uid"] for d in found}) == len(found)
     assert len({d["title"] for d in found}) == len(found)
     assert all(len(d["uid"]) <= 40 for d in found), "Grafana's limit on a uid"
+
+
+def queries(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
+    """(panel title, PromQL) of each target, Grafana's variables replaced by what they expand
+    to (a regex for the multi-value ones, a range for $__rate_interval)."""
+    found = []
+    for panel in panels(dashboard["panels"]):
+        for target in panel["targets"]:
+            expr = target["expr"].replace("$__rate_interval", "5m")
+            found.append((panel["title"], re.sub(r"\$\w+", ".*", expr)))
+    for variable in dashboard["templating"]["list"]:
+        if variable["type"] == "query":
+            # label_values(selector, label): Grafana's; the selector is PromQL.
+            selector = re.sub(r"^label_values\((.*),[^,)]*\)$", r"\1", variable["query"]["query"])
+            found.append((f"variable {variable['name']}", re.sub(r"\$\w+", ".*", selector)))
+    return found
+
+
+def test_promtool_parses_every_query(tmp_path: Path) -> None:
+    rules = []
+    for path in sorted(DASHBOARDS.glob("*.json")):
+        for index, (title, expr) in enumerate(queries(json.loads(path.read_text()))):
+            # A recording rule per query: promtool check rules parses each expression.
+            name = f"dashboard:{path.stem}:{index}"
+            rules.append({"record": name, "expr": expr, "labels": {"panel": title}})
+    assert len(rules) > 20
+    checked = tmp_path / "queries.yaml"
+    checked.write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}))
+    result = run_promtool("check", "rules", str(checked))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(rules)} rules found" in result.stdout
+
+
+def test_promtool_refuses_a_broken_query(tmp_path: Path) -> None:
+    broken = tmp_path / "queries.yaml"
+    rule = {"record": "dashboard:broken", "expr": "sum by (job (rate(mcp_ready[5m]))"}
+    broken.write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": [rule]}]}))
+    result = run_promtool("check", "rules", str(broken))
+    assert result.returncode != 0
+    assert "parse error" in result.stdout + result.stderr
