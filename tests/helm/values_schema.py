@@ -540,6 +540,9 @@ def edge() -> dict[str, Schema]:
                 "dnsPodLabels": {**STRING_MAP, "minProperties": 1},
             }
         ),
+        "podMonitor": obj(
+            {**SERVICE_MONITOR["properties"], "from": {"type": "array", "items": PEER}}
+        ),
         "serviceAccount": service_account(),
         "replicaCount": server_values["replicaCount"],
         "autoscaling": server_values["autoscaling"],
