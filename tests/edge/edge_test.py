@@ -7,6 +7,7 @@ Tests run in file order on one module-scoped edge; the last one kills a replica.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import ssl
@@ -128,6 +129,38 @@ async def test_envoy_itself_stops_a_request_without_a_valid_token(edge: Edge) ->
     assert edge.envoy_stat("edge_rate_limit.http_local_rate_limit.rate_limited") == 0
     assert served[3] in ("a", "b")
     assert served[4] is None
+
+
+async def test_envoys_statistics_are_on_the_health_port_and_nothing_else_of_its_admin(
+    edge: Edge,
+) -> None:
+    # What the chart's PodMonitor scrapes; the admin interface itself is on 127.0.0.1 only.
+    health = f"http://127.0.0.1:{edge.values['healthPort']}"
+    async with httpx.AsyncClient(timeout=10) as http:
+        stats = await http.get(f"{health}/stats/prometheus")
+        others = {
+            path: (await http.get(f"{health}{path}")).status_code
+            for path in ("/stats", "/clusters", "/config_dump", "/stats/prometheus/x")
+        }
+        posted = {
+            path: (await http.post(f"{health}{path}")).status_code
+            for path in ("/stats/prometheus", "/quitquitquit", "/healthcheck/fail")
+        }
+        ready = await http.get(f"{health}/ready")
+    assert stats.status_code == 200
+    assert stats.headers["content-type"].startswith("text/plain")
+    # The earlier tests' calls, as Envoy counted them on the way to the aggregator.
+    routed = re.search(
+        r'^envoy_cluster_upstream_rq_total\{envoy_cluster_name="mcp_aggregator"\} (\d+)$',
+        stats.text,
+        re.MULTILINE,
+    )
+    assert routed is not None, stats.text[:2000]
+    assert int(routed.group(1)) > 0
+    assert "# TYPE envoy_cluster_upstream_rq_time histogram" in stats.text
+    assert others == dict.fromkeys(others, 404)
+    assert posted == dict.fromkeys(posted, 404)
+    assert ready.status_code == 200, "the probe still answers: nothing was failed or quit"
 
 
 @pytest.mark.parametrize("mode", PROTOCOL_MODES)

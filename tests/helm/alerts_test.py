@@ -6,7 +6,6 @@ another. promtool is required, not optional: without it these tests fail, saying
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -14,20 +13,11 @@ import pytest
 import yaml
 
 from helm.charts import SCENARIOS, Helm, by_kind, one
+from helm.promtool import run_promtool
 
 RULES_FILE = Path("src/helm/mcp-aggregator/files/prometheus-rules.yaml")
 CASES = Path(__file__).parent / "prometheus-rules-test.yaml"
 RUNBOOK = Path("docs/operations.md")
-
-
-def promtool() -> str:
-    found = shutil.which("promtool")
-    if found is None:
-        pytest.fail(
-            "promtool is not on PATH: install Debian's prometheus package "
-            "(apt-get install -y prometheus); the alert tests need the real one"
-        )
-    return found
 
 
 def rendered_rules(helm: Helm, **sets: Any) -> dict[str, Any]:
@@ -39,10 +29,6 @@ def rendered_rules(helm: Helm, **sets: Any) -> dict[str, Any]:
     rule: dict[str, Any] = one(manifests, "PrometheusRule")
     assert rule["apiVersion"] == "monitoring.coreos.com/v1"
     return rule
-
-
-def run_promtool(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([promtool(), *args], capture_output=True, text=True, check=False)
 
 
 def alerts(spec: dict[str, Any]) -> list[dict[str, Any]]:

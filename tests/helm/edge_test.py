@@ -396,3 +396,67 @@ def test_a_cert_manager_certificate_writes_the_secret_the_edge_mounts(helm: Helm
         sets={**sets, "tls.certificate.dnsNames": ["mcp.example.org", "*.mcp.example.org"]},
     )
     assert one(named, "Certificate")["spec"]["dnsNames"] == ["mcp.example.org", "*.mcp.example.org"]
+
+
+@pytest.mark.parametrize("scenario", ["minimal-values.yaml", "production-values.yaml"])
+def test_no_pod_monitor_unless_enabled(helm: Helm, scenario: str) -> None:
+    manifests = helm.render("mcp-edge", [scenario])
+    assert not by_kind(manifests, "PodMonitor")
+    (ingress,) = one(manifests, "NetworkPolicy")["spec"]["ingress"]
+    assert ingress["ports"] == [{"port": "https", "protocol": "TCP"}], "only HTTPS comes in"
+
+
+def test_the_pod_monitor_scrapes_envoys_statistics_on_the_health_port(helm: Helm) -> None:
+    manifests = helm.render(
+        "mcp-edge",
+        ["production-values.yaml"],
+        sets={"podMonitor": {"enabled": True, "labels": {"release": "kps"}}},
+        namespace="mcp-edge",
+    )
+    monitor = one(manifests, "PodMonitor")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert monitor["metadata"]["labels"]["release"] == "kps"
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["mcp-edge"]}
+    deployment = one(manifests, "Deployment")
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= pod_labels(deployment).items()
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    assert endpoint == {
+        "port": "health",
+        "path": "/stats/prometheus",
+        "scheme": "http",
+        "interval": "30s",
+        "scrapeTimeout": "10s",
+    }
+    (container,) = pod_spec(deployment)["containers"]
+    health_port = {p["name"]: p["containerPort"] for p in container["ports"]}["health"]
+    # The health listener on that port routes GET /stats/prometheus, and only that, to the
+    # admin interface on loopback.
+    config = envoy_config(manifests)
+    health = listener(config, "edge_health")
+    assert health["address"]["socket_address"]["port_value"] == health_port
+    routes = manager(config, "edge_health")["route_config"]["virtual_hosts"][0]["routes"]
+    assert routes[0]["match"] == {
+        "path": "/stats/prometheus",
+        "headers": [{"name": ":method", "string_match": {"exact": "GET"}}],
+    }
+    assert routes[-1] == {"match": {"prefix": "/"}, "direct_response": {"status": 404}}
+    (admin,) = (c for c in config["static_resources"]["clusters"] if c["name"] == "envoy_admin")
+    (target,) = admin["load_assignment"]["endpoints"][0]["lb_endpoints"]
+    assert target["endpoint"]["address"] == config["admin"]["address"]
+    # The NetworkPolicy lets the scraper (the monitoring namespace by default) reach it.
+    https, scrape = one(manifests, "NetworkPolicy")["spec"]["ingress"]
+    assert https["ports"] == [{"port": "https", "protocol": "TCP"}]
+    assert scrape == {
+        "ports": [{"port": "health", "protocol": "TCP"}],
+        "from": [
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+        ],
+    }
+    for manifest in manifests:
+        if manifest["kind"] != "PodMonitor":  # a CRD: not in the Kubernetes schemas
+            validate(manifest)
+    unrestricted = helm.render(
+        "mcp-edge", ["production-values.yaml"], sets={"podMonitor": {"enabled": True, "from": []}}
+    )
+    assert len(one(unrestricted, "NetworkPolicy")["spec"]["ingress"]) == 1

@@ -24,6 +24,11 @@ HTTP_URL_OR_EMPTY = "^(https?://[^\\s]+)?$"
 DURATION = "^[0-9]+(\\.[0-9]+)?s$"
 QUANTITY = "^[0-9]+(\\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
 DNS_LABEL = "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+# A Kubernetes label key (an optional DNS-subdomain prefix, then a name) and value.
+LABEL_KEY = (
+    "^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+LABEL_VALUE = "^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$"
 # The aggregator's upstream names (mcp_aggregator.config._UPSTREAM_NAME).
 UPSTREAM_NAME = "^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$"
 
@@ -348,6 +353,16 @@ def aggregator_only() -> dict[str, Schema]:
                 "runbookUrl": string(HTTP_URL_OR_EMPTY),
             }
         ),
+        "grafanaDashboards": obj(
+            {
+                "enabled": BOOLEAN,
+                "label": string(LABEL_KEY),
+                "labelValue": string(LABEL_VALUE),
+                "namespace": string("^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)?$"),
+                "labels": STRING_MAP,
+                "annotations": STRING_MAP,
+            }
+        ),
         "upstreams": {
             "type": "object",
             "minProperties": 1,
@@ -524,6 +539,9 @@ def edge() -> dict[str, Schema]:
                 "authorityCidrs": AUTHORITY_CIDRS,
                 "dnsPodLabels": {**STRING_MAP, "minProperties": 1},
             }
+        ),
+        "podMonitor": obj(
+            {**SERVICE_MONITOR["properties"], "from": {"type": "array", "items": PEER}}
         ),
         "serviceAccount": service_account(),
         "replicaCount": server_values["replicaCount"],

@@ -23,7 +23,9 @@ aggregator must decide:
   call is run twice.
 
 Only `/mcp` and the protected-resource metadata are routed; `/metrics` and the health
-endpoints stay internal. Values use the names a Helm chart would (`tenantId`, `audiences`);
+endpoints stay internal. The plain-HTTP health listener (kubelet probes) also serves Envoy's
+own statistics, `GET /stats/prometheus` from the admin interface, for a Prometheus (the
+chart's optional PodMonitor); nothing else of the admin interface, which listens on 127.0.0.1. Values use the names a Helm chart would (`tenantId`, `audiences`);
 `mcp_edge.values.EdgeValues.from_mapping` documents each.
 """
 
@@ -38,6 +40,8 @@ from mcp_edge.values import EdgeValues, is_ip, retry_after
 AGGREGATOR_CLUSTER = "mcp_aggregator"
 CERTIFICATE_SDS_NAME = "edge_certificate"
 JWKS_CLUSTER = "entra_jwks"
+ADMIN_CLUSTER = "envoy_admin"
+STATS_PATH = "/stats/prometheus"
 _TYPE = "type.googleapis.com/envoy.extensions"
 
 
@@ -418,9 +422,16 @@ def _health_listener(values: EdgeValues) -> dict[str, Any]:
                     "domains": ["*"],
                     "routes": [
                         {
+                            "match": {
+                                "path": STATS_PATH,
+                                "headers": [{"name": ":method", "string_match": {"exact": "GET"}}],
+                            },
+                            "route": {"cluster": ADMIN_CLUSTER},
+                        },
+                        {
                             "match": {"prefix": "/"},
                             "direct_response": {"status": 404},
-                        }
+                        },
                     ],
                 }
             ]
@@ -456,6 +467,25 @@ def _health_listener(values: EdgeValues) -> dict[str, Any]:
     }
 
 
+def _admin_cluster(values: EdgeValues) -> dict[str, Any]:
+    # The admin interface, reached only by the health listener's /stats/prometheus route.
+    return {
+        "name": ADMIN_CLUSTER,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "load_assignment": {
+            "cluster_name": ADMIN_CLUSTER,
+            "endpoints": [
+                {
+                    "lb_endpoints": [
+                        {"endpoint": {"address": _address("127.0.0.1", values.admin_port)}}
+                    ]
+                }
+            ],
+        },
+    }
+
+
 def render_certificate_sds(values: EdgeValues) -> dict[str, Any]:
     """The SDS document the bootstrap reads the edge's certificate from (at
     `values.certificate_sds_file`): the certificate and key files, and the folder to watch.
@@ -487,7 +517,11 @@ def render(values: EdgeValues) -> dict[str, Any]:
         "admin": {"address": _address("127.0.0.1", values.admin_port)},
         "static_resources": {
             "listeners": [_edge_listener(values), _health_listener(values)],
-            "clusters": [_aggregator_cluster(values), _jwks_cluster(values)],
+            "clusters": [
+                _aggregator_cluster(values),
+                _jwks_cluster(values),
+                _admin_cluster(values),
+            ],
         },
         "overload_manager": {
             "resource_monitors": [

@@ -267,6 +267,13 @@ static_resources:
                     - name: health
                       domains: ["*"]
                       routes:
+                        # Envoy's statistics from the admin interface; nothing else of it.
+                        - match:
+                            path: /stats/prometheus
+                            headers:
+                              - name: :method
+                                string_match: {exact: GET}
+                          route: {cluster: envoy_admin}
                         - match: {prefix: /}
                           direct_response: {status: 404}
                 http_filters:
@@ -348,6 +355,16 @@ static_resources:
                 - san_type: DNS
                   matcher: {exact: {{ $jwksHost | quote }}}
               {{- end }}
+    - name: envoy_admin
+      type: STATIC
+      connect_timeout: 1s
+      load_assignment:
+        cluster_name: envoy_admin
+        endpoints:
+          - lb_endpoints:
+              - endpoint:
+                  address:
+                    {{- include "mcp-edge.address" (dict "host" "127.0.0.1" "port" $e.adminPort) | nindent 20 }}
 overload_manager:
   resource_monitors:
     - name: envoy.resource_monitors.global_downstream_max_connections
