@@ -28,6 +28,7 @@ from mcp_aggregator.errors import (
     ConsentRequired,
     DelegationRefused,
     InteractionRequired,
+    Outcome,
     UpstreamBroken,
     UpstreamTimeout,
     UpstreamUnavailable,
@@ -90,7 +91,7 @@ class Forwarder:
         headers: dict[str, str],
         safe: bool,
         principal: Principal,
-    ) -> str:
+    ) -> Outcome:
         """Send `payload` to `upstream` and stream its answer to the client; the outcome.
 
         Raises:
@@ -151,7 +152,7 @@ class Forwarder:
         message: dict[str, Any],
         upstream: Upstream,
         response: aiohttp.ClientResponse,
-    ) -> str:
+    ) -> Outcome:
         content_type = response.headers.get("content-type", "application/json")
         if not content_type.startswith("text/event-stream"):
             return await self._json_back(scope, receive, send, upstream, response, content_type)
@@ -196,6 +197,7 @@ class Forwarder:
             # Closing our upstream request tells the upstream the caller went away.
             return "cancelled"
         if broken or (not finished and deadline.cancelled_caught):
+            outcome: Outcome
             if broken:
                 logger.warning("upstream %s broke off its answer: %s", upstream.name, broken)
                 code, outcome = "upstream_error", "upstream_error"
@@ -241,7 +243,7 @@ class Forwarder:
         upstream: Upstream,
         response: aiohttp.ClientResponse,
         content_type: str,
-    ) -> str:
+    ) -> Outcome:
         """A JSON answer is small and complete: checked to be JSON-RPC before it is passed on.
 
         Raises:

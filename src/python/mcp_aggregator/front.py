@@ -48,9 +48,11 @@ from mcp_aggregator.catalog import Route, route_completion, route_resource
 from mcp_aggregator.errors import (
     AccessDenied,
     AggregatorError,
+    AnswerRefused,
     InvalidParams,
     InvalidRequest,
     NotSupported,
+    Outcome,
     RequestRejected,
     SessionGone,
     ToolQuarantined,
@@ -190,21 +192,13 @@ class McpFront:
             await self._routed(scope, receive, send, message, principal, client)
             return
         if method_name is None and _is_relayed_answer(message):
-            status = await self._relay.deliver_answer(message, principal)
-            if status == 202:
-                await Response(status_code=202)(scope, receive, send)
-            elif status == 502:
-                await send_json(
-                    send,
-                    502,
-                    {"error": "upstream_unavailable", "error_description": _UNDELIVERED},
-                )
-            else:
-                await send_json(
-                    send,
-                    status,
-                    {"error": "unknown_request", "error_description": _UNKNOWN_REQUEST},
-                )
+            try:
+                await self._relay.deliver_answer(message, principal)
+            except AnswerRefused as exc:
+                refusal = {"error": exc.code, "error_description": str(exc)}
+                await send_json(send, exc.http_status, refusal)
+                return
+            await Response(status_code=202)(scope, receive, send)
             return
         if method_name in _RELAYED_NOTIFICATIONS:
             await self._relay.broadcast(message, client)
@@ -434,7 +428,7 @@ class McpFront:
         route: Route,
         upstream: Upstream,
         client: ClientSession | None,
-    ) -> str:
+    ) -> Outcome:
         method = message["method"]
         params = renamed(method, params, route.upstream_name)
         meta = dict(params.get("_meta") or {})
@@ -484,23 +478,24 @@ class McpFront:
             body = {
                 "jsonrpc": "2.0",
                 "id": safe_id(message),
-                "error": {"code": -32003, "message": str(error)},
+                "error": {"code": error.jsonrpc_code, "message": str(error)},
             }
-            await send_json(send, 403, body, [(b"www-authenticate", header.encode())])
+            await send_json(send, error.http_status, body, [(b"www-authenticate", header.encode())])
         elif isinstance(error, SessionGone):
             body = {
                 "jsonrpc": "2.0",
                 "id": safe_id(message),
-                "error": {"code": -32001, "message": str(error)},
+                "error": {"code": error.jsonrpc_code, "message": str(error)},
             }
-            await send_json(send, 404, body)
+            await send_json(send, error.http_status, body)
         elif isinstance(error, ToolResultError):
             await send_failure(scope, receive, send, message, error)
         elif isinstance(error, RequestRejected):
             await self._reject(scope, receive, send, message, error)
         else:
             logger.error("unexpected aggregator error: %s", error)
-            await jsonrpc_error(safe_id(message), -32603, str(error))(scope, receive, send)
+            response = jsonrpc_error(safe_id(message), error.jsonrpc_code, str(error))
+            await response(scope, receive, send)
 
     @staticmethod
     async def _reject(
@@ -554,14 +549,6 @@ def _check_subscribable(upstream: Upstream, uri: str, client: ClientSession | No
 
 
 _SINGULAR = {"tools": "tool", "prompts": "prompt", "resources": "resource"}
-_UNKNOWN_REQUEST = (
-    "this answers no request the aggregator relayed to this caller (or its upstream session "
-    "has ended)"
-)
-_UNDELIVERED = (
-    "the answer could not be delivered: the upstream whose request it answers is unavailable; "
-    "the request it answers will fail or time out there"
-)
 _UNKNOWN_SESSION = (
     "no session with this id exists for this caller; initialize a new one "
     "(session ids are bound to the principal they were issued to)"

@@ -24,7 +24,7 @@ from mcp.shared.exceptions import MCPError
 
 from mcp_aggregator.catalog import Catalog, Route, describe_problems, merge
 from mcp_aggregator.config import UpstreamConfig
-from mcp_aggregator.errors import NotReady
+from mcp_aggregator.errors import METHOD_NOT_FOUND, NotReady
 from mcp_aggregator.pins import Mismatch, Pins, check, log_changes
 from mcp_aggregator.upstream import Health, Upstream, describe_error
 from mcp_common.identity import ServiceIdentity
@@ -282,7 +282,7 @@ class UpstreamRegistry:
                             await upstream.refresh()
                             self.rebuild()
                 except (ListenNotSupportedError, MCPError) as exc:
-                    if isinstance(exc, ListenNotSupportedError) or "not found" in str(exc).lower():
+                    if isinstance(exc, ListenNotSupportedError) or exc.code == METHOD_NOT_FOUND:
                         logger.info(
                             "upstream %s cannot be listened to; polling only", upstream.name
                         )
