@@ -44,28 +44,24 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcp_aggregator.audit import record_decision
-from mcp_aggregator.catalog import Route, route_completion, route_resource
+from mcp_aggregator.catalog import Route
 from mcp_aggregator.errors import (
     AccessDenied,
     AggregatorError,
     AnswerRefused,
     InvalidParams,
     InvalidRequest,
-    NotSupported,
     Outcome,
     RequestRejected,
     SessionGone,
-    ToolQuarantined,
     ToolResultError,
-    UnknownTarget,
-    UpstreamUnavailable,
 )
 from mcp_aggregator.forwarding import Forwarder, send_failure
 from mcp_aggregator.metrics import Metrics
 from mcp_aggregator.notifications import LegacyNotifier
-from mcp_aggregator.pins import Mismatch
 from mcp_aggregator.policy import Kind, PolicyHolder
-from mcp_aggregator.registry import Unavailable, UpstreamRegistry
+from mcp_aggregator.registry import UpstreamRegistry
+from mcp_aggregator.routing import ROUTED_METHODS, Router, check_subscribable
 from mcp_aggregator.sessions import CLIENT_CAPABILITIES, ClientSession, SessionCodec
 from mcp_aggregator.sessions import HEADER as SESSION_HEADER
 from mcp_aggregator.stateful import SERVER_REQUEST_PREFIX, SessionRelay
@@ -93,17 +89,6 @@ from mcp_common.limits import StreamLimits
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
-ROUTED_METHODS = frozenset(
-    {
-        "tools/call",
-        "prompts/get",
-        "resources/read",
-        "resources/subscribe",
-        "resources/unsubscribe",
-        "completion/complete",
-    }
-)
-_RESOURCE_METHODS = ("resources/read", "resources/subscribe", "resources/unsubscribe")
 # Client notifications its upstream sessions must hear.
 _RELAYED_NOTIFICATIONS = ("notifications/cancelled", "notifications/roots/list_changed")
 # Request headers passed to the upstream; everything else (the client's Authorization,
@@ -144,6 +129,7 @@ class McpFront:
         self._forwarder = Forwarder(registry, delegation)
         self._relay = relay
         self._codec = codec
+        self._router = Router(registry, policy)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].rstrip("/") != "/mcp":
@@ -268,27 +254,21 @@ class McpFront:
         try:
             if not isinstance(params, dict):
                 raise InvalidParams(f"{method} needs params (an object)")
-            kind, key, route, upstream = self._resolve(method, params, principal)
-            declared = client.capabilities if client else frozenset()
-            if route.needs - declared:
-                raise InvalidParams(
-                    f"tool {key!r} needs a client that answers "
-                    f"{' and '.join(sorted(route.needs - declared))} requests (a 2025-11-25 "
-                    "session whose initialize declared them)"
-                )
+            target = self._router.resolve(method, params, principal, client)
             claimed = header_value(scope, b"mcp-name")
-            if claimed is not None and claimed != key:
+            if claimed is not None and claimed != target.key:
                 raise InvalidRequest(
-                    f"Mcp-Name header {claimed!r} does not match {key!r}", http_status=400
+                    f"Mcp-Name header {claimed!r} does not match {target.key!r}", http_status=400
                 )
         except AggregatorError as exc:
             await self._answer(scope, receive, send, message, exc)
             # Counted too, so an alert can fire on calls no upstream ever saw.
-            name, owner = self._unrouted_labels(method, params)
+            name, owner = self._router.refused_labels(method, params, principal)
             self._metrics.observe_call(
                 method, name, owner, exc.outcome, time.perf_counter() - started
             )
             return
+        key, upstream = target.key, target.upstream
         with tracer.start_as_current_span(
             f"{method} {key}",
             context=propagate.extract(_trace_carrier(params, scope)),
@@ -296,11 +276,11 @@ class McpFront:
             attributes={"mcp.upstream": upstream.name, "mcp.method.name": method},
         ):
             try:
-                self._authorize(principal, kind, key)
+                self._authorize(principal, target.kind, key)
                 if method in ("resources/subscribe", "resources/unsubscribe"):
-                    _check_subscribable(upstream, key, client)
+                    check_subscribable(upstream, key, client)
                 outcome = await self._forward(
-                    scope, receive, send, message, params, principal, route, upstream, client
+                    scope, receive, send, message, params, principal, target.route, upstream, client
                 )
             except AggregatorError as exc:
                 await self._answer(scope, receive, send, message, exc)
@@ -308,98 +288,6 @@ class McpFront:
         self._metrics.observe_call(
             method, key, upstream.name, outcome, time.perf_counter() - started
         )
-
-    def _unrouted_labels(self, method: str, params: Any) -> tuple[str, str]:
-        """(name, upstream) labels of a request refused before routing: the tool and its
-        owner when the registry knows them, else empty; an unknown name is the client's
-        choice, unbounded as a label."""
-        name = params.get("name") if isinstance(params, dict) else None
-        if method != "tools/call" or not isinstance(name, str):
-            return "", ""
-        target = self._registry.route_tool(name)
-        if isinstance(target, Unavailable):
-            return name, target.upstream
-        if isinstance(target, Mismatch):
-            route = self._registry.catalog.tool_routes.get(name)
-            return name, route.upstream if route is not None else ""
-        if isinstance(target, tuple):
-            return name, target[1].name
-        return "", ""
-
-    def _resolve(
-        self, method: str, params: dict[str, Any], principal: Principal
-    ) -> tuple[Kind, str, Route, Upstream]:
-        """(policy kind, the name clients see, its route, its upstream).
-
-        Raises:
-            InvalidParams, UnknownTarget, UpstreamUnavailable.
-        """
-        if method == "completion/complete":
-            return self._resolve_completion(params)
-        catalog = self._registry.catalog
-        if method in _RESOURCE_METHODS:
-            uri = params.get("uri")
-            if not isinstance(uri, str):
-                raise InvalidParams(f"{method} needs params.uri (a string)")
-            route = route_resource(catalog, uri)
-            upstream = self._registry.route(route)
-            if route is None or upstream is None:
-                raise UnknownTarget(f"unknown resource {uri!r}")
-            return "resources", uri, route, upstream
-        name = params.get("name")
-        if not isinstance(name, str):
-            raise InvalidParams(f"{method} needs params.name (a string)")
-        if method == "prompts/get":
-            route = catalog.prompt_routes.get(name)
-            upstream = self._registry.route(route)
-            if route is None or upstream is None:
-                raise UnknownTarget(f"unknown prompt {name!r}")
-            return "prompts", name, route, upstream
-        target = self._registry.route_tool(name)
-        if target is None:
-            policy = self._policy.current
-            visible = [t for t in catalog.tool_routes if policy.allows(principal, "tools", t)]
-            raise UnknownTarget(
-                f"unknown tool {name!r}; known: {', '.join(sorted(visible)) or 'none'}"
-            )
-        if isinstance(target, Mismatch):
-            raise ToolQuarantined(f"quarantined: {target.describe()}")
-        if isinstance(target, Unavailable):
-            reason = f" ({target.error})" if target.error else ""
-            raise UpstreamUnavailable(
-                f"tool {name!r} belongs to upstream {target.upstream!r}, which is unavailable"
-                f"{reason} for {target.down_for:.0f}s; its tools return when it recovers"
-            )
-        route, upstream = target
-        return "tools", name, route, upstream
-
-    def _resolve_completion(self, params: dict[str, Any]) -> tuple[Kind, str, Route, Upstream]:
-        """A completion goes to the owner of the prompt or resource template its `ref` names.
-
-        Only the owner knows the values an argument can take; the aggregator's SDK server
-        cannot complete anything (before this was routed, clients got "method not found").
-        """
-        ref: dict[str, Any] = params["ref"] if isinstance(params.get("ref"), dict) else {}
-        kind = ref.get("type")
-        policy_kind: Kind
-        if kind == "ref/prompt" and isinstance(ref.get("name"), str):
-            target: str = ref["name"]
-            route = self._registry.catalog.prompt_routes.get(target)
-            policy_kind = "prompts"
-        elif kind == "ref/resource" and isinstance(ref.get("uri"), str):
-            target = ref["uri"]
-            route = route_completion(self._registry.catalog, target)
-            policy_kind = "resources"
-        else:
-            raise InvalidParams(
-                "completion/complete needs params.ref: {type: 'ref/prompt', name: <prompt>} "
-                "or {type: 'ref/resource', uri: <resource template>}"
-            )
-        upstream = self._registry.route(route)
-        if route is None or upstream is None:
-            what = "prompt" if kind == "ref/prompt" else "resource template"
-            raise UnknownTarget(f"unknown {what} {target!r}")
-        return policy_kind, target, route, upstream
 
     def _authorize(self, principal: Principal, kind: Kind, name: str) -> None:
         """Raises: AccessDenied, when the policy does not let `principal` use `name`."""
@@ -531,21 +419,6 @@ def _is_relayed_answer(message: Any) -> bool:
         and message["id"].startswith(SERVER_REQUEST_PREFIX)
         and ("result" in message or "error" in message)
     )
-
-
-def _check_subscribable(upstream: Upstream, uri: str, client: ClientSession | None) -> None:
-    """Raises: NotSupported, when updates of `uri` could not reach this client."""
-    if upstream.session_mode != "per-client":
-        raise NotSupported(
-            f"resources/subscribe: {uri!r} belongs to upstream {upstream.name!r}, which "
-            f"is {upstream.session_mode}; updates reach a client only from an upstream session "
-            "of its own (a session-based upstream with `sessions: per-client`)"
-        )
-    if client is None:
-        raise NotSupported(
-            "resources/subscribe needs a 2025-11-25 session (initialize, then subscribe with "
-            "its Mcp-Session-Id); 2026-07-28 clients use subscriptions/listen"
-        )
 
 
 _SINGULAR = {"tools": "tool", "prompts": "prompt", "resources": "resource"}
