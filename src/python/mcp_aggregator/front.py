@@ -4,16 +4,14 @@ It runs behind `mcp_common.guard.RequestGuard`, which has already checked Host a
 authenticated the caller (the principal is in the request scope) and read the body within its
 size limit. Then, for each request:
 
-1. **Sessions** (2025-11-25). A GET or DELETE carrying an `Mcp-Session-Id`, and any request
-   carrying one, must present an id issued to this principal (`sessions`); else 404. A GET
-   opens the stream of list-changed notifications; a DELETE ends nothing (nothing is stored).
-   Notification streams (these GETs and `subscriptions/listen`) are bounded per principal and
-   in total (`mcp_common.limits.StreamLimits`; 429 beyond).
+1. **Sessions** (2025-11-25, `session_endpoint`): a session id must be one issued to this
+   principal, else 404; a GET opens the session's notification stream, a DELETE ends its
+   upstream sessions. Notification streams are bounded (429 beyond).
 2. **Parse**: the JSON-RPC message, depth-limited and shape-checked (`wire.parse_message`);
    a malformed one gets the JSON-RPC error saying what is wrong.
 3. **Route** (`tools/call`, `prompts/get`, `resources/read`, `resources/subscribe` and
    `unsubscribe`, `completion/complete`): find the
-   owner by name or URI, **authorize** the principal for that name (`policy`; 403
+   owner by name or URI (`routing`), **authorize** the principal for that name (`policy`; 403
    `insufficient_scope` with the spec's step-up challenge, and an audit line either way),
    then **forward** (`forwarding`): one HTTP request with the aggregator's own token (a
    user's on-behalf-of token for that upstream when `ON_BEHALF_OF` is on), the answer
@@ -24,34 +22,28 @@ size limit. Then, for each request:
 
 Session-based upstreams (`stateful`): routed requests to them go through `SessionRelay`
 instead of the fast path, in the upstream session the client's session id names; a client's
-answer to a server-to-client request (an id starting `mcpagg.`) and its `notifications/cancelled`
-go to the upstream session they belong to; its GET stream also relays what its per-client
-upstream sessions send.
+answers to their requests and its notifications for them are `session_endpoint`'s.
 
 Failures are `errors.AggregatorError`s, each turned into its answer in one place (`_answer`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from opentelemetry import propagate, trace
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mcp_aggregator.audit import record_decision
-from mcp_aggregator.catalog import Route
 from mcp_aggregator.errors import (
     AccessDenied,
     AggregatorError,
-    AnswerRefused,
     InvalidParams,
     InvalidRequest,
-    Outcome,
     RequestRejected,
     SessionGone,
     ToolResultError,
@@ -62,19 +54,15 @@ from mcp_aggregator.notifications import LegacyNotifier
 from mcp_aggregator.policy import Kind, PolicyHolder
 from mcp_aggregator.registry import UpstreamRegistry
 from mcp_aggregator.routing import ROUTED_METHODS, Router, check_subscribable
+from mcp_aggregator.session_endpoint import SessionEndpoint, without_session_id
 from mcp_aggregator.sessions import CLIENT_CAPABILITIES, ClientSession, SessionCodec
-from mcp_aggregator.sessions import HEADER as SESSION_HEADER
-from mcp_aggregator.stateful import SERVER_REQUEST_PREFIX, SessionRelay
-from mcp_aggregator.upstream import RELAYED, Upstream
+from mcp_aggregator.stateful import SessionRelay
 from mcp_aggregator.wire import (
-    NAME_KEYS,
-    is_modern,
     jsonrpc_error,
     parse_message,
-    renamed,
     safe_id,
 )
-from mcp_common.auth import PRINCIPAL_META_KEY, Forbidden, Principal
+from mcp_common.auth import Forbidden, Principal
 from mcp_common.delegation import OnBehalfOf
 from mcp_common.guard import (
     challenge,
@@ -88,19 +76,6 @@ from mcp_common.limits import StreamLimits
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
-
-# Client notifications its upstream sessions must hear.
-_RELAYED_NOTIFICATIONS = ("notifications/cancelled", "notifications/roots/list_changed")
-# Request headers passed to the upstream; everything else (the client's Authorization,
-# cookies, the session id) stays at the aggregator.
-_FORWARDED = frozenset(
-    {"accept", "content-type", "mcp-protocol-version", "mcp-method", "user-agent"}
-)
-
-
-def _without_session(scope: Scope) -> Scope:
-    headers = [(k, v) for k, v in scope["headers"] if k != SESSION_HEADER]
-    return {**scope, "headers": headers}
 
 
 class McpFront:
@@ -120,15 +95,11 @@ class McpFront:
         delegation: OnBehalfOf | None = None,
     ) -> None:
         self._app = app
-        self._streams = streams
-        self._registry = registry
+        self._sessions = SessionEndpoint(codec, relay, notifier, streams)
         self._metrics = metrics
-        self._notifier = notifier
         self._policy = policy
         self._resource_metadata = resource_metadata
-        self._forwarder = Forwarder(registry, delegation)
-        self._relay = relay
-        self._codec = codec
+        self._forwarder = Forwarder(registry, relay, delegation)
         self._router = Router(registry, policy)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -136,29 +107,11 @@ class McpFront:
             await self._app(scope, receive, send)
             return
         principal = principal_of(scope)
-        method = scope["method"]
-        session_id = header_value(scope, SESSION_HEADER)
-        client: ClientSession | None = None
-        if session_id is not None:
-            client = self._codec.open(session_id, principal)
-            if client is None:
-                await send_json(
-                    send, 404, {"error": "unknown_session", "error_description": _UNKNOWN_SESSION}
-                )
-                return
-        if method in ("GET", "DELETE") and client is not None:
-            if method == "DELETE":
-                # Nothing is stored for a session; its per-client upstream sessions end.
-                await self._relay.end(client)
-                await Response(status_code=204)(scope, receive, send)
-            else:
-                feeds = self._relay.feeds(client, principal)
-                await self._bounded_stream(
-                    principal, send, lambda: self._notifier.stream(scope, receive, send, feeds)
-                )
+        answered, client = await self._sessions.admit(scope, receive, send, principal)
+        if answered:
             return
-        if method != "POST":
-            await self._app(_without_session(scope), receive, send)
+        if scope["method"] != "POST":
+            await self._app(without_session_id(scope), receive, send)
             return
         content_type = header_value(scope, b"content-type") or ""
         if not content_type.lower().startswith("application/json"):
@@ -177,65 +130,20 @@ class McpFront:
         if method_name in ROUTED_METHODS and "id" in message:
             await self._routed(scope, receive, send, message, principal, client)
             return
-        if method_name is None and _is_relayed_answer(message):
-            try:
-                await self._relay.deliver_answer(message, principal)
-            except AnswerRefused as exc:
-                refusal = {"error": exc.code, "error_description": str(exc)}
-                await send_json(send, exc.http_status, refusal)
-                return
-            await Response(status_code=202)(scope, receive, send)
+        if await self._sessions.relayed(scope, receive, send, message, principal, client):
             return
-        if method_name in _RELAYED_NOTIFICATIONS:
-            await self._relay.broadcast(message, client)
         inner_send = send
         if method_name == "initialize":
-            params = message.get("params")
-            upstream_sessions = (
-                await self._relay.open_for_client(params) if self._relay.session_based() else {}
-            )
-            declared = params.get("capabilities") if isinstance(params, dict) else None
-            capabilities = RELAYED & set(declared) if isinstance(declared, dict) else frozenset()
-            inner_send = self._with_session_id(
-                send, self._codec.issue(principal, upstream_sessions, frozenset(capabilities))
-            )
-        inner_scope, inner_receive = _without_session(scope), replay(body, receive)
+            inner_send = await self._sessions.initialize(message.get("params"), principal, send)
+        inner_scope, inner_receive = without_session_id(scope), replay(body, receive)
         # The lists leave out tools this client could not call (see `catalog.Route.needs`).
         inner_scope[CLIENT_CAPABILITIES] = client.capabilities if client else frozenset()
         if method_name == "subscriptions/listen":
-            await self._bounded_stream(
+            await self._sessions.bounded_stream(
                 principal, send, lambda: self._app(inner_scope, inner_receive, inner_send)
             )
         else:
             await self._app(inner_scope, inner_receive, inner_send)
-
-    async def _bounded_stream(
-        self, principal: Principal, send: Send, serve: Callable[[], Awaitable[None]]
-    ) -> None:
-        """Serve a long-lived stream within the stream limits (429 beyond them)."""
-        refusal = self._streams.refusal(principal.key)
-        if refusal is not None:
-            await send_json(
-                send,
-                429,
-                {"error": "too_many_streams", "error_description": refusal},
-                [(b"retry-after", b"30")],
-            )
-            return
-        try:
-            await serve()
-        finally:
-            self._streams.release(principal.key)
-
-    @staticmethod
-    def _with_session_id(send: Send, session_id: str) -> Send:
-        async def wrapped(message: Message) -> None:
-            if message["type"] == "http.response.start" and message["status"] == 200:
-                headers = [*message.get("headers", []), (SESSION_HEADER, session_id.encode())]
-                message = {**message, "headers": headers}
-            await send(message)
-
-        return wrapped
 
     # -- routed requests ---------------------------------------------------------------------
 
@@ -279,8 +187,8 @@ class McpFront:
                 self._authorize(principal, target.kind, key)
                 if method in ("resources/subscribe", "resources/unsubscribe"):
                     check_subscribable(upstream, key, client)
-                outcome = await self._forward(
-                    scope, receive, send, message, params, principal, target.route, upstream, client
+                outcome = await self._forwarder.forward(
+                    scope, receive, send, message, params, principal, target, client
                 )
             except AggregatorError as exc:
                 await self._answer(scope, receive, send, message, exc)
@@ -304,50 +212,6 @@ class McpFront:
                 f"roles {sorted(principal.roles)} and scopes {sorted(principal.scopes)}",
                 scopes=tuple(sorted(rule.scopes)),
             )
-
-    async def _forward(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        message: dict[str, Any],
-        params: dict[str, Any],
-        principal: Principal,
-        route: Route,
-        upstream: Upstream,
-        client: ClientSession | None,
-    ) -> Outcome:
-        method = message["method"]
-        params = renamed(method, params, route.upstream_name)
-        meta = dict(params.get("_meta") or {})
-        meta.pop("traceparent", None)
-        meta.pop("tracestate", None)
-        propagate.inject(meta)
-        # Always ours: a client cannot claim to be someone else downstream.
-        if principal.authenticated:
-            meta[PRINCIPAL_META_KEY] = principal.to_meta()
-        else:
-            meta.pop(PRINCIPAL_META_KEY, None)
-        params["_meta"] = meta
-        if upstream.session_based and not (upstream.modern and is_modern(scope)):
-            # A session-based upstream, unless client and upstream both speak 2026-07-28.
-            request = {**message, "params": params}
-            return await self._relay.forward(
-                scope, receive, send, request, upstream, principal, client
-            )
-        outgoing = {
-            k.decode("latin-1"): v.decode("latin-1")
-            for k, v in scope["headers"]
-            if k.decode("latin-1") in _FORWARDED
-        }
-        if "mcp-method" in outgoing and method in NAME_KEYS:
-            outgoing["mcp-name"] = route.upstream_name
-        propagate.inject(outgoing)
-        payload = json.dumps({**message, "params": params}).encode()
-        safe = route.read_only or route.idempotent
-        return await self._forwarder.exchange(
-            scope, receive, send, message, upstream, payload, outgoing, safe, principal
-        )
 
     # -- answers -----------------------------------------------------------------------------
 
@@ -411,18 +275,4 @@ def _trace_carrier(params: dict[str, Any], scope: Scope) -> dict[str, str]:
     }
 
 
-def _is_relayed_answer(message: Any) -> bool:
-    """A client's answer to a server-to-client request the aggregator relayed."""
-    return (
-        isinstance(message, dict)
-        and isinstance(message.get("id"), str)
-        and message["id"].startswith(SERVER_REQUEST_PREFIX)
-        and ("result" in message or "error" in message)
-    )
-
-
 _SINGULAR = {"tools": "tool", "prompts": "prompt", "resources": "resource"}
-_UNKNOWN_SESSION = (
-    "no session with this id exists for this caller; initialize a new one "
-    "(session ids are bound to the principal they were issued to)"
-)
