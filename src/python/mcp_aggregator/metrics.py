@@ -19,6 +19,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from mcp_aggregator.catalog import resource_label
+from mcp_aggregator.errors import Outcome
 from mcp_aggregator.registry import UpstreamRegistry
 from mcp_common.limits import StreamLimits
 from mcp_common.metrics import ServiceMetrics
@@ -144,7 +145,7 @@ class Metrics:
         self.registry.register(_StreamsCollector(streams))
 
     def observe_call(
-        self, method: str, name: str, upstream: str, outcome: str, seconds: float
+        self, method: str, name: str, upstream: str, outcome: Outcome, seconds: float
     ) -> None:
         name = self._label(method, name)
         self._requests.labels(method, name, upstream, outcome).inc()

@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mcp_aggregator.catalog import Catalog
-from mcp_aggregator.config import ConfigError, load_yaml_file
+from mcp_aggregator.config import load_yaml_file
+from mcp_aggregator.errors import ConfigError
 from mcp_common.pins import definition_hash
 
 logger = logging.getLogger(__name__)

@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from mcp_aggregator.config import ConfigError, load_yaml_file
+from mcp_aggregator.config import load_yaml_file
+from mcp_aggregator.errors import ConfigError
 from mcp_common.auth import Principal
 
 Kind = Literal["tools", "prompts", "resources"]

@@ -22,9 +22,9 @@ from anyio.abc import TaskGroup
 from mcp.client.subscriptions import ListenNotSupportedError
 from mcp.shared.exceptions import MCPError
 
-from mcp_aggregator.catalog import Catalog, Route, describe_problems, merge
+from mcp_aggregator.catalog import Catalog, describe_problems, merge
 from mcp_aggregator.config import UpstreamConfig
-from mcp_aggregator.errors import NotReady
+from mcp_aggregator.errors import METHOD_NOT_FOUND, NotReady
 from mcp_aggregator.pins import Mismatch, Pins, check, log_changes
 from mcp_aggregator.upstream import Health, Upstream, describe_error
 from mcp_common.identity import ServiceIdentity
@@ -41,15 +41,6 @@ class RegistrySettings:
     probe_interval: float = 5.0
     refresh_interval: float = 60.0
     readiness_policy: str = "any"  # "any" upstream available, or "all"
-
-
-@dataclass(frozen=True)
-class Unavailable:
-    """A call's target is known but its upstream is down."""
-
-    upstream: str
-    error: str | None
-    down_for: float
 
 
 class UpstreamRegistry:
@@ -135,28 +126,15 @@ class UpstreamRegistry:
         self.pins = pins
         self.rebuild()
 
-    def route_tool(self, name: str) -> tuple[Route, Upstream] | Unavailable | Mismatch | None:
-        if self.pins.mode == "enforce" and name in self.mismatches:
-            return self.mismatches[name]
-        route = self.catalog.tool_routes.get(name)
-        if route is not None:
-            upstream = self.upstreams.get(route.upstream)
-            if upstream is not None:
-                return route, upstream
-        return self._unavailable_owner(name)
-
-    def route(self, route: Route | None) -> Upstream | None:
-        return None if route is None else self.upstreams.get(route.upstream)
-
-    def _unavailable_owner(self, tool_name: str) -> Unavailable | None:
-        """The down upstream that last listed `tool_name`, so the error can name it."""
+    def unavailable_owner(self, tool_name: str) -> Upstream | None:
+        """The unavailable upstream that last listed `tool_name`, so an error can name it
+        (see `routing.Router`)."""
         for upstream in self.upstreams.values():
             if upstream.available or upstream.listing is None:
                 continue
             prefix = upstream.config.tool_prefix
             if any(prefix + tool.name == tool_name for tool in upstream.listing.tools):
-                down_for = time.monotonic() - (upstream.failing_since or time.monotonic())
-                return Unavailable(upstream.name, upstream.last_error, down_for)
+                return upstream
         return None
 
     def report_call_failure(self, upstream: Upstream, error: str) -> None:
@@ -282,7 +260,7 @@ class UpstreamRegistry:
                             await upstream.refresh()
                             self.rebuild()
                 except (ListenNotSupportedError, MCPError) as exc:
-                    if isinstance(exc, ListenNotSupportedError) or "not found" in str(exc).lower():
+                    if isinstance(exc, ListenNotSupportedError) or exc.code == METHOD_NOT_FOUND:
                         logger.info(
                             "upstream %s cannot be listened to; polling only", upstream.name
                         )

@@ -18,7 +18,8 @@ from typing import Generic, TypeVar
 import anyio
 import yaml
 
-from mcp_aggregator.config import ConfigError, UpstreamConfig, parse_upstreams
+from mcp_aggregator.config import UpstreamConfig, parse_upstreams
+from mcp_aggregator.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from mcp_aggregator.config import ConfigError
+from mcp_aggregator.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mcp_aggregator.config import ConfigError
+from mcp_aggregator.errors import ConfigError
 from mcp_aggregator.sealing import Sealer, new_key
 from mcp_aggregator.sessions import SessionCodec
 from mcp_common.auth import Principal

@@ -35,7 +35,11 @@ from starlette.types import Receive, Scope, Send
 
 from mcp_aggregator.errors import (
     AggregatorError,
+    AnswerUndelivered,
+    Outcome,
+    SessionExpired,
     SessionGone,
+    UnknownRequest,
     UpstreamBroken,
     UpstreamFailure,
     UpstreamTimeout,
@@ -45,7 +49,7 @@ from mcp_aggregator.registry import UpstreamRegistry
 from mcp_aggregator.sealing import Sealer
 from mcp_aggregator.sessions import ClientSession
 from mcp_aggregator.upstream import Upstream, describe_error
-from mcp_aggregator.upstream_sessions import SessionExpired, UpstreamSessions
+from mcp_aggregator.upstream_sessions import UpstreamSessions
 from mcp_aggregator.wire import (
     SseEvents,
     answer_outcome,
@@ -62,6 +66,14 @@ logger = logging.getLogger(__name__)
 SERVER_REQUEST_PREFIX = "mcpagg."
 _MAX_JSON_ANSWER = 16 * 1024 * 1024
 _RECONNECT_SECONDS = 2.0
+_UNKNOWN_REQUEST = (
+    "this answers no request the aggregator relayed to this caller (or its upstream session "
+    "has ended)"
+)
+_UNDELIVERED = (
+    "the answer could not be delivered: the upstream whose request it answers is unavailable; "
+    "the request it answers will fail or time out there"
+)
 
 
 def upstream_request_id(nonce: str, client_id: Any) -> str:
@@ -147,7 +159,7 @@ class SessionRelay:
         upstream: Upstream,
         principal: Principal,
         client: ClientSession | None,
-    ) -> str:
+    ) -> Outcome:
         """Send `request` (already renamed for the upstream) in the right upstream session and
         relay the answer; the outcome.
 
@@ -207,7 +219,7 @@ class SessionRelay:
         upstream_id: str,
         principal: Principal,
         response: aiohttp.ClientResponse,
-    ) -> str:
+    ) -> Outcome:
         modern = is_modern(scope)
         client_id = request["id"]
 
@@ -298,6 +310,7 @@ class SessionRelay:
         if answer is not None:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return answer_outcome(answer)
+        outcome: Outcome
         if not disconnected:
             if deadline.cancelled_caught:
                 code, outcome = "upstream_unavailable", "timeout"
@@ -352,27 +365,31 @@ class SessionRelay:
 
     # -- messages from clients -----------------------------------------------------------------
 
-    async def deliver_answer(self, message: dict[str, Any], principal: Principal) -> int:
-        """A client's answer to a server-to-client request: to its upstream session; the
-        HTTP status for the client (202 delivered, 404 unknown request or ended session).
+    async def deliver_answer(self, message: dict[str, Any], principal: Principal) -> None:
+        """A client's answer to a server-to-client request: to its upstream session.
+
+        Raises:
+            UnknownRequest: it answers no request relayed to `principal`, or its session ended.
+            AnswerUndelivered: the upstream whose request it answers is unavailable.
         """
         token = str(message.get("id", ""))[len(SERVER_REQUEST_PREFIX) :]
         opened = self._sealer.open(token, principal.key)
         if not isinstance(opened, dict) or not {"u", "s", "i"} <= opened.keys():
-            return 404
+            raise UnknownRequest(_UNKNOWN_REQUEST)
         upstream = self._registry.upstreams.get(str(opened["u"]))
         if upstream is None or not upstream.session_based:
-            return 404
+            raise UnknownRequest(_UNKNOWN_REQUEST)
         try:
             status = await self.sessions(upstream).notify(
                 str(opened["s"]), {**message, "id": opened["i"]}
             )
         except SessionExpired:
-            return 404
+            raise UnknownRequest(_UNKNOWN_REQUEST) from None
         except (UpstreamFailure, TimeoutError) as exc:
             logger.warning("an answer for %s was not delivered: %s", upstream.name, exc)
-            return 502
-        return 202 if status < 300 else 404
+            raise AnswerUndelivered(_UNDELIVERED) from exc
+        if status >= 300:
+            raise UnknownRequest(_UNKNOWN_REQUEST)
 
     async def broadcast(self, message: dict[str, Any], client: ClientSession | None) -> None:
         """A client notification for its upstream sessions: `notifications/cancelled` (with

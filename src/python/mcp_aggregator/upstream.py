@@ -31,7 +31,7 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 from mcp_aggregator.catalog import UpstreamListing
 from mcp_aggregator.config import UpstreamConfig
-from mcp_aggregator.errors import UpstreamUnavailable
+from mcp_aggregator.errors import ListingTooLarge, UpstreamUnavailable
 from mcp_aggregator.wire import last_answer
 from mcp_common.errors import Unauthorized
 from mcp_common.identity import NoToken, TokenSource
@@ -55,7 +55,7 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return "timed out"
     # aiohttp's on the data path; httpx2's (the MCP SDK client's) on the control path.
-    if isinstance(exc, aiohttp.ClientConnectorError) or type(exc).__name__ == "ConnectError":
+    if isinstance(exc, aiohttp.ClientConnectorError | httpx2.ConnectError):
         return "connection refused or unreachable"
     if isinstance(exc, BaseExceptionGroup):
         return "; ".join(describe_error(inner) for inner in exc.exceptions[:3])
@@ -76,10 +76,6 @@ def log_detail(exc: BaseException) -> str:
 MAX_LISTED_ITEMS = 10_000
 """Most tools (or prompts, resources, templates) one upstream may list, over all its pages."""
 MAX_LISTED_PAGES = 100
-
-
-class ListingTooLarge(Exception):
-    """An upstream listed more than the aggregator keeps; the message names it and the limit."""
 
 
 async def _all_pages(

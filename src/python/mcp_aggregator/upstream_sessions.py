@@ -25,7 +25,12 @@ from typing import Any
 import aiohttp
 import anyio
 
-from mcp_aggregator.errors import UpstreamBroken, UpstreamTimeout, UpstreamUnavailable
+from mcp_aggregator.errors import (
+    SessionExpired,
+    UpstreamBroken,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from mcp_aggregator.upstream import Upstream, describe_error
 from mcp_aggregator.wire import last_answer
 
@@ -36,10 +41,6 @@ ACCEPT = "application/json, text/event-stream"
 # the call (a client that cannot answer one answers with an error, which goes back upstream).
 RELAYED_CAPABILITIES: dict[str, Any] = {"sampling": {}, "elicitation": {}, "roots": {}}
 _CLIENT_INFO = {"name": "mcp-aggregator", "version": "1"}
-
-
-class SessionExpired(Exception):
-    """The upstream no longer knows the session."""
 
 
 def session_error(status: int, body: bytes) -> bool:

@@ -10,10 +10,16 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
 
-from mcp_aggregator.errors import InvalidParams, InvalidRequest, ParseError, UpstreamBroken
+from mcp_aggregator.errors import (
+    INTERNAL_ERROR,
+    InvalidParams,
+    InvalidRequest,
+    Outcome,
+    ParseError,
+    UpstreamBroken,
+)
 from mcp_common import errors
 
-INTERNAL_ERROR = -32603
 # The params key naming each routed method's target, which the `Mcp-Name` header mirrors. A
 # completion names its target inside `params.ref` and carries no `Mcp-Name`.
 NAME_KEYS = {
@@ -154,7 +160,7 @@ def last_answer(tail: bytes) -> dict[str, Any] | None:
     return None
 
 
-def answer_outcome(message: dict[str, Any] | None) -> str:
+def answer_outcome(message: dict[str, Any] | None) -> Outcome:
     """ok / tool_error / error of a JSON-RPC answer (None: there was none)."""
     if message is None or "error" in message:
         return "error"
@@ -162,7 +168,7 @@ def answer_outcome(message: dict[str, Any] | None) -> str:
     return "tool_error" if isinstance(result, dict) and result.get("isError") else "ok"
 
 
-def forwarded_outcome(tail: bytes, status: int) -> str:
+def forwarded_outcome(tail: bytes, status: int) -> Outcome:
     """ok / tool_error / error from the end of a forwarded response (JSON or SSE)."""
     if status >= 400:
         return "error"

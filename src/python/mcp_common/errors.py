@@ -47,6 +47,12 @@ ERROR_META_KEY = "mcp-platform/error"
 """The key, in a failed tool result's `_meta`, of `{"code": ..., "details": {...}}`."""
 
 
+class CheckFailed(Exception):
+    """Raised by a readiness check to report a dependency problem in its own words, which
+    `/health/ready` shows to anyone: no internal URLs, credentials or upstream bodies.
+    (Here rather than in `health`, so that code without the web stack can raise it.)"""
+
+
 class ToolFailure(Exception):
     """A tool call failed in a way the caller should be told about."""
 

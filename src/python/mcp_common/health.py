@@ -21,6 +21,10 @@ import anyio
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from mcp_common.errors import CheckFailed
+
+__all__ = ["CheckFailed", "ReadinessCheck", "ReadinessChecks", "ReadinessDetail", "health_router"]
+
 logger = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[], Awaitable[None]]
@@ -28,11 +32,6 @@ ReadinessCheck = Callable[[], Awaitable[None]]
 
 ReadinessDetail = Callable[[], Mapping[str, Any]]
 """A callable describing a dependency for `/health/ready` (what it is, never a secret)."""
-
-
-class CheckFailed(Exception):
-    """Raised by a readiness check to report a dependency problem in its own words, which
-    `/health/ready` shows to anyone: no internal URLs, credentials or upstream bodies."""
 
 
 @dataclass
