@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tarfile
 import time
@@ -22,6 +21,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from mcp_testkit.testing import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 RELEASE = ROOT / "build-support" / "release"
@@ -39,17 +40,11 @@ def _tool(name: str) -> str:
     return found
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """host:port of a registry that lives as long as the module's tests."""
     folder = tmp_path_factory.mktemp("registry")
-    port = _free_port()
+    port = free_port()
     config = folder / "config.yml"
     config.write_text(
         "version: 0.1\n"

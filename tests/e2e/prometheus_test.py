@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import socket
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
@@ -24,7 +23,7 @@ import pytest
 import yaml
 
 from mcp_stack.stack import AGGREGATOR, DOMAIN_SERVICES, Running, registry_document, start, stop
-from mcp_testkit.testing import connect, tool_error
+from mcp_testkit.testing import connect, free_port, tool_error
 
 pytestmark = pytest.mark.anyio
 
@@ -37,12 +36,6 @@ DEADLINE = 120
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def prometheus_binary() -> str:
@@ -98,7 +91,7 @@ def prometheus_config(running: list[Running], rules: Path) -> dict[str, Any]:
 @contextlib.contextmanager
 def prometheus_server(config: Path, root: Path) -> Iterator[tuple[str, Path]]:
     """A Prometheus on 127.0.0.1 with its own storage; yields (base URL, log file)."""
-    port = _free_port()
+    port = free_port()
     log = root / "prometheus.log"
     command = [
         prometheus_binary(),
@@ -121,8 +114,8 @@ def prometheus_server(config: Path, root: Path) -> Iterator[tuple[str, Path]]:
 
 @pytest.fixture
 async def monitored(tmp_path: Path) -> AsyncIterator[Monitored]:
-    domains = [replace(service, port=_free_port()) for service in DOMAIN_SERVICES]
-    aggregator = replace(AGGREGATOR, port=_free_port())
+    domains = [replace(service, port=free_port()) for service in DOMAIN_SERVICES]
+    aggregator = replace(AGGREGATOR, port=free_port())
     registry = tmp_path / "upstreams.yaml"
     registry.write_text(yaml.safe_dump(registry_document(domains, authenticated=False)))
     env = {

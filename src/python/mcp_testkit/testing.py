@@ -25,6 +25,13 @@ from mcp_common.errors import ReportedError
 from mcp_common.tools import reported_error
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now, for a server a test starts."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 @contextlib.asynccontextmanager
 async def serve(
     app: Any,
