@@ -33,6 +33,7 @@ in Kubernetes it is the Service, which balances over the pods.
 from __future__ import annotations
 
 import re
+from importlib import resources
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -205,3 +206,13 @@ def load_upstreams(path: Path) -> list[UpstreamConfig]:
         ConfigError: the file is missing, not YAML, or invalid (the message says where).
     """
     return load_yaml_file(path, parse_upstreams)
+
+
+PACKAGED_REGISTRY = "upstreams.local.yaml"
+
+
+def packaged_upstreams() -> list[UpstreamConfig]:
+    """The registry shipped in the package: the local stack's three domain servers (read only
+    while the aggregator listens on loopback; see `app.build_app`)."""
+    text = resources.files("mcp_aggregator").joinpath(PACKAGED_REGISTRY).read_text()
+    return parse_upstreams(yaml.safe_load(text))

@@ -19,7 +19,7 @@ from mcp_aggregator.config import (
     parse_upstreams,
 )
 from mcp_aggregator.errors import ConfigError
-from mcp_aggregator.registry_file import PACKAGED_REGISTRY, packaged_upstreams
+from mcp_aggregator.config import PACKAGED_REGISTRY, packaged_upstreams
 
 
 def _cluster(**overrides: Any) -> dict[str, Any]:

@@ -37,7 +37,7 @@ from mcp_aggregator.errors import (
 from mcp_aggregator.registry import UpstreamRegistry
 from mcp_aggregator.routing import Target
 from mcp_aggregator.sessions import ClientSession
-from mcp_aggregator.stateful import SessionRelay
+from mcp_aggregator.session_relay import SessionRelay
 from mcp_aggregator.upstream import Upstream, describe_error
 from mcp_aggregator.wire import (
     NAME_KEYS,

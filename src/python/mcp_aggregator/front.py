@@ -20,7 +20,7 @@ size limit. Then, for each request:
    `logging/setLevel`) goes to the SDK's stateless server, whose handlers serve the merged
    catalog filtered by the same policy. The answer to `initialize` carries a session id.
 
-Session-based upstreams (`stateful`): routed requests to them go through `SessionRelay`
+Session-based upstreams (`session_relay`): routed requests to them go through `SessionRelay`
 instead of the fast path, in the upstream session the client's session id names; a client's
 answers to their requests and its notifications for them are `session_endpoint`'s.
 
@@ -56,7 +56,7 @@ from mcp_aggregator.registry import UpstreamRegistry
 from mcp_aggregator.routing import ROUTED_METHODS, Router, check_subscribable
 from mcp_aggregator.session_endpoint import SessionEndpoint, without_session_id
 from mcp_aggregator.sessions import CLIENT_CAPABILITIES, ClientSession, SessionCodec
-from mcp_aggregator.stateful import SessionRelay
+from mcp_aggregator.session_relay import SessionRelay
 from mcp_aggregator.wire import (
     jsonrpc_error,
     parse_message,
@@ -64,14 +64,8 @@ from mcp_aggregator.wire import (
 )
 from mcp_common.auth import Forbidden, Principal
 from mcp_common.delegation import OnBehalfOf
-from mcp_common.guard import (
-    challenge,
-    header_value,
-    principal_of,
-    read_replayed_body,
-    replay,
-    send_json,
-)
+from mcp_common.asgi import header_value, read_replayed_body, replay, send_json
+from mcp_common.guard import challenge, principal_of
 from mcp_common.limits import StreamLimits
 
 logger = logging.getLogger(__name__)

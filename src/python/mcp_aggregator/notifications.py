@@ -93,7 +93,7 @@ class LegacyNotifier:
         """Serve one GET stream until the client goes away.
 
         Each of `feeds` runs beside it and puts SSE events of its own into the stream (what
-        the client's upstream sessions send, see `stateful.SessionRelay.feeds`).
+        the client's upstream sessions send, see `session_relay.SessionRelay.feeds`).
         """
         sender, receiver = anyio.create_memory_object_stream[bytes](max_buffer_size=64)
         self._streams.add(sender)

@@ -25,10 +25,10 @@ from starlette.types import Message, Receive, Scope, Send
 from mcp_aggregator.errors import AnswerRefused
 from mcp_aggregator.notifications import LegacyNotifier
 from mcp_aggregator.sessions import HEADER, ClientSession, SessionCodec
-from mcp_aggregator.stateful import SERVER_REQUEST_PREFIX, SessionRelay
+from mcp_aggregator.session_relay import SERVER_REQUEST_PREFIX, SessionRelay
 from mcp_aggregator.upstream import RELAYED
 from mcp_common.auth import Principal
-from mcp_common.guard import header_value, send_json
+from mcp_common.asgi import header_value, send_json
 from mcp_common.limits import StreamLimits
 
 # Client notifications its upstream sessions must hear.

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from mcp_aggregator.errors import UpstreamBroken
-from mcp_aggregator.stateful import upstream_request_id
+from mcp_aggregator.session_relay import upstream_request_id
 from mcp_aggregator.upstream_sessions import session_error
 from mcp_aggregator.wire import MAX_EVENT_BYTES, SseEvents
 

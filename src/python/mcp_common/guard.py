@@ -22,14 +22,14 @@ The verified principal is put in `scope["state"]["principal"]` (Starlette's
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from mcp_common.asgi import header_value, replay, send_json
 from mcp_common.auth import (
     ANONYMOUS,
     AuthError,
@@ -120,34 +120,8 @@ class HostPolicy:
         return origin is None or self._matches(origin, self.allowed_origins)
 
 
-def header_value(scope: Scope, name: bytes) -> str | None:
-    """The value of request header `name` (lower-case bytes), or None."""
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
-
-
 def _is_public(path: str) -> bool:
     return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
-
-
-async def send_json(
-    send: Send, status: int, body: object, headers: Sequence[tuple[bytes, bytes]] = ()
-) -> None:
-    payload = json.dumps(body).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-                *headers,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": payload})
 
 
 def challenge(error: AuthError | None, resource_metadata: str | None, scope: str = "") -> str:
@@ -309,32 +283,6 @@ class RequestGuard:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
-
-
-def replay(body: bytes, receive: Receive) -> Receive:
-    """A `receive` that gives `body` once, then whatever the client sends (a disconnect)."""
-    sent = False
-
-    async def replayed() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replayed
-
-
-async def read_replayed_body(receive: Receive) -> bytes:
-    """The body behind the guard: `replay` hands it over whole, in its first message."""
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return b"".join(chunks)
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)
 
 
 def principal_of(scope: Scope) -> Principal:

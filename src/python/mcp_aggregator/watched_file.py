@@ -11,27 +11,16 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
-from importlib import resources
 from pathlib import Path
 from typing import Generic, TypeVar
 
 import anyio
-import yaml
 
-from mcp_aggregator.config import UpstreamConfig, parse_upstreams
 from mcp_aggregator.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-PACKAGED_REGISTRY = "upstreams.local.yaml"
-
 T = TypeVar("T")
-
-
-def packaged_upstreams() -> list[UpstreamConfig]:
-    """The registry shipped in the package: the local stack's three domain servers."""
-    text = resources.files("mcp_aggregator").joinpath(PACKAGED_REGISTRY).read_text()
-    return parse_upstreams(yaml.safe_load(text))
 
 
 class WatchedFile(Generic[T]):

@@ -59,7 +59,7 @@ from mcp_aggregator.wire import (
     sse_event,
 )
 from mcp_common.auth import Principal
-from mcp_common.guard import send_json
+from mcp_common.asgi import send_json
 
 logger = logging.getLogger(__name__)
 
