@@ -15,7 +15,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPError
 from starlette.responses import JSONResponse, Response
 
-from mcp_aggregator import upstream as upstream_module
+from mcp_aggregator import listing as listing_module
 from mcp_aggregator.app import build_app
 from mcp_aggregator.config import UpstreamConfig
 from mcp_aggregator.conftest import build_upstream
@@ -400,7 +400,7 @@ async def test_a_resource_template_served_by_two_upstreams_fails_readiness_namin
 async def test_an_upstream_listing_too_many_tools_is_refused_by_name_and_limit(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(upstream_module, "MAX_LISTED_ITEMS", 3)
+    monkeypatch.setattr(listing_module, "MAX_LISTED_ITEMS", 3)
     async with (
         serve(build_upstream("alpha", ["a", "b", "c"])) as alpha,
         serve(build_upstream("beta", [])) as beta,

@@ -18,13 +18,14 @@ from mcp_aggregator.notifications import ChangeFeed, LegacyNotifier
 from mcp_aggregator.pins import load_pins
 from mcp_aggregator.policy import Policy, PolicyHolder, load_policy
 from mcp_aggregator.registry import RegistrySettings, UpstreamRegistry
-from mcp_aggregator.watched_file import WatchedFile
 from mcp_aggregator.resource_metadata import ResourceUrls, resource_metadata_router
 from mcp_aggregator.sealing import load_sealer
 from mcp_aggregator.server import build_server
+from mcp_aggregator.session_pool import SessionPool
+from mcp_aggregator.session_relay import SessionRelay
 from mcp_aggregator.sessions import SessionCodec
 from mcp_aggregator.settings import AggregatorSettings
-from mcp_aggregator.session_relay import SessionRelay
+from mcp_aggregator.watched_file import WatchedFile
 from mcp_common.delegation import OnBehalfOf, WorkloadIdentity
 from mcp_common.guard import RequestGuard
 from mcp_common.health import ReadinessChecks
@@ -154,7 +155,7 @@ def build_app(
         legacy,
         policy,
         streams,
-        SessionRelay(registry, sealer),
+        SessionRelay(SessionPool(registry), sealer),
         SessionCodec(sealer),
         resource_metadata,
         _delegation(settings),

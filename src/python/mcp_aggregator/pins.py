@@ -21,20 +21,22 @@ Pins are by exposed name (what clients call). The mcp_common.pins docstring says
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from mcp_aggregator.catalog import Catalog
-from mcp_aggregator.config import load_yaml_file
+from mcp_aggregator.config import load_yaml_file, unknown_keys
 from mcp_aggregator.errors import ConfigError
 from mcp_common.pins import definition_hash
 
 logger = logging.getLogger(__name__)
 
 PinMode = Literal["off", "warn", "enforce"]
-_HASH_PREFIX = "sha256:"
+_PIN = re.compile(r"sha256:[0-9a-f]{64}")
+"""What `definition_hash` writes: lower-case hex (a pin in any other form could never match)."""
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ def parse_pins(document: Any) -> Pins:
     """Raises: ConfigError, naming the first problem."""
     if not isinstance(document, dict):
         raise ConfigError("the pins file must be a mapping with 'mode' and 'tools'")
-    unknown = sorted(set(document) - {"mode", "tools"})
+    unknown = unknown_keys(document, {"mode", "tools"})
     if unknown:
         raise ConfigError(f"unknown pins keys {unknown}; allowed: mode, tools")
     mode = document.get("mode", "enforce")
@@ -94,8 +96,10 @@ def parse_pins(document: Any) -> Pins:
     if not isinstance(tools, dict):
         raise ConfigError("tools: expected a mapping of tool names to sha256:<hex> pins")
     for name, pin in tools.items():
-        if not isinstance(pin, str) or not pin.startswith(_HASH_PREFIX) or len(pin) != 71:
-            raise ConfigError(f"tools.{name}: {pin!r} is not a pin like sha256:<64 hex digits>")
+        if not isinstance(pin, str) or not _PIN.fullmatch(pin):
+            raise ConfigError(
+                f"tools.{name}: {pin!r} is not a pin like sha256:<64 hex digits, lower-case>"
+            )
     return Pins(mode=mode, tools={str(k): str(v) for k, v in tools.items()})
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from mcp_aggregator.config import load_yaml_file
+from mcp_aggregator.config import load_yaml_file, unknown_keys
 from mcp_aggregator.errors import ConfigError
 from mcp_common.auth import Principal
 
@@ -104,7 +104,7 @@ def _rule(value: Any, where: str) -> Rule:
         raise ConfigError(
             f"{where}: expected 'authenticated', 'deny' or a mapping with roles and/or scopes"
         )
-    unknown = sorted(set(value) - {"roles", "scopes"})
+    unknown = unknown_keys(value, {"roles", "scopes"})
     if unknown:
         raise ConfigError(f"{where}: unknown keys {unknown}; allowed: ['roles', 'scopes']")
     roles = _strings(value.get("roles", []), f"{where}.roles")
@@ -122,7 +122,7 @@ def parse_policy(document: Any) -> Policy:
     """
     if not isinstance(document, dict):
         raise ConfigError("the policy must be a mapping with 'default' and 'tools'")
-    unknown = sorted(set(document) - {"default", *KINDS})
+    unknown = unknown_keys(document, {"default", *KINDS})
     if unknown:
         raise ConfigError(
             f"unknown policy keys {unknown}; allowed: default, tools, prompts, resources"

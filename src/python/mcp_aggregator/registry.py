@@ -26,7 +26,8 @@ from mcp_aggregator.catalog import Catalog, describe_problems, merge
 from mcp_aggregator.config import UpstreamConfig
 from mcp_aggregator.errors import METHOD_NOT_FOUND, NotReady
 from mcp_aggregator.pins import Mismatch, Pins, check, log_changes
-from mcp_aggregator.upstream import Health, Upstream, describe_error
+from mcp_aggregator.transport import describe_error
+from mcp_aggregator.upstream import Health, Upstream
 from mcp_common.identity import ServiceIdentity
 
 logger = logging.getLogger(__name__)

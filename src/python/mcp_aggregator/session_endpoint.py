@@ -8,7 +8,7 @@ answers and notifications that belong to upstream sessions, and the id `initiali
 - Notification streams (these GETs and `subscriptions/listen`) are bounded per principal and
   in total (`mcp_common.limits.StreamLimits`; 429 beyond).
 - A client's answer to a server-to-client request (an id starting `mcpagg.`) goes to the
-  upstream session it belongs to (`session_relay.SessionRelay.deliver_answer`); its
+  upstream session it belongs to (`SessionEndpoint.deliver_answer`); its
   `notifications/cancelled` and `notifications/roots/list_changed` go to its upstream sessions.
 - `initialize` opens the client's upstream sessions (session-based upstreams) and its answer
   carries the session id that seals them, with the relayed capabilities the client declared.
@@ -16,23 +16,46 @@ answers and notifications that belong to upstream sessions, and the id `initiali
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import anyio
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
-from mcp_aggregator.errors import AnswerRefused
+from mcp_aggregator.errors import (
+    AggregatorError,
+    AnswerRefused,
+    AnswerUndelivered,
+    SessionExpired,
+    UnknownRequest,
+    UpstreamFailure,
+)
+from mcp_aggregator.listing import RELAYED
 from mcp_aggregator.notifications import LegacyNotifier
+from mcp_aggregator.session_relay import SERVER_REQUEST_PREFIX, SessionRelay, upstream_request_id
 from mcp_aggregator.sessions import HEADER, ClientSession, SessionCodec
-from mcp_aggregator.session_relay import SERVER_REQUEST_PREFIX, SessionRelay
-from mcp_aggregator.upstream import RELAYED
-from mcp_common.auth import Principal
+from mcp_aggregator.upstream import Upstream
+from mcp_aggregator.upstream_streams import UpstreamStreams
 from mcp_common.asgi import header_value, send_json
+from mcp_common.auth import Principal
 from mcp_common.limits import StreamLimits
+
+logger = logging.getLogger(__name__)
 
 # Client notifications its upstream sessions must hear.
 _RELAYED_NOTIFICATIONS = ("notifications/cancelled", "notifications/roots/list_changed")
+_UNKNOWN_REQUEST = (
+    "this answers no request the aggregator relayed to this caller (or its upstream session "
+    "has ended)"
+)
+_UNDELIVERED = (
+    "the answer could not be delivered: the upstream whose request it answers is unavailable; "
+    "the request it answers will fail or time out there"
+)
+
+
 _UNKNOWN_SESSION = (
     "no session with this id exists for this caller; initialize a new one "
     "(session ids are bound to the principal they were issued to)"
@@ -52,11 +75,14 @@ class SessionEndpoint:
         self,
         codec: SessionCodec,
         relay: SessionRelay,
+        upstream_streams: UpstreamStreams,
         notifier: LegacyNotifier,
         streams: StreamLimits,
     ) -> None:
         self._codec = codec
         self._relay = relay
+        self._pool = relay.pool
+        self._upstream_streams = upstream_streams
         self._notifier = notifier
         self._streams = streams
 
@@ -76,11 +102,11 @@ class SessionEndpoint:
             return True, None
         if scope["method"] == "DELETE":
             # Nothing is stored for a session; its per-client upstream sessions end.
-            await self._relay.end(client)
+            await self._pool.end(client)
             await Response(status_code=204)(scope, receive, send)
             return True, client
         if scope["method"] == "GET":
-            feeds = self._relay.feeds(client, principal)
+            feeds = self._upstream_streams.feeds(client, principal)
             await self.bounded_stream(
                 principal, send, lambda: self._notifier.stream(scope, receive, send, feeds)
             )
@@ -104,7 +130,7 @@ class SessionEndpoint:
         method = message.get("method")
         if method is None and _is_relayed_answer(message):
             try:
-                await self._relay.deliver_answer(message, principal)
+                await self.deliver_answer(message, principal)
             except AnswerRefused as exc:
                 refusal = {"error": exc.code, "error_description": str(exc)}
                 await send_json(send, exc.http_status, refusal)
@@ -112,14 +138,64 @@ class SessionEndpoint:
             await Response(status_code=202)(scope, receive, send)
             return True
         if method in _RELAYED_NOTIFICATIONS:
-            await self._relay.broadcast(message, client)
+            await self.broadcast(message, client)
         return False
+
+    async def deliver_answer(self, message: dict[str, Any], principal: Principal) -> None:
+        """A client's answer to a server-to-client request: to its upstream session.
+
+        Raises:
+            UnknownRequest: it answers no request relayed to `principal`, or its session ended.
+            AnswerUndelivered: the upstream whose request it answers is unavailable.
+        """
+        opened = self._relay.open_server_request(message.get("id", ""), principal)
+        if opened is None:
+            raise UnknownRequest(_UNKNOWN_REQUEST)
+        upstream, session_id, upstream_id = opened
+        try:
+            status = await self._pool.sessions(upstream).notify(
+                session_id, {**message, "id": upstream_id}
+            )
+        except SessionExpired:
+            raise UnknownRequest(_UNKNOWN_REQUEST) from None
+        except (UpstreamFailure, TimeoutError) as exc:
+            logger.warning("an answer for %s was not delivered: %s", upstream.name, exc)
+            raise AnswerUndelivered(_UNDELIVERED) from exc
+        if status >= 300:
+            raise UnknownRequest(_UNKNOWN_REQUEST)
+
+    async def broadcast(self, message: dict[str, Any], client: ClientSession | None) -> None:
+        """A client notification for its upstream sessions: `notifications/cancelled` (with
+        the request id as the upstreams know it) and `notifications/roots/list_changed`."""
+        if client is None:
+            return
+        if message.get("method") == "notifications/cancelled":
+            params = message.get("params")
+            if not isinstance(params, dict) or "requestId" not in params:
+                return
+            request_id = upstream_request_id(client.nonce, params["requestId"])
+            message = {**message, "params": {**params, "requestId": request_id}}
+        targets = self._pool.owned(client)
+        for upstream in self._pool.session_based():
+            shared = self._pool.sessions(upstream).current_shared
+            if upstream.name not in client.upstreams and shared is not None:
+                targets.append((upstream, shared))
+
+        async def send_one(upstream: Upstream, session_id: str) -> None:
+            try:
+                await self._pool.sessions(upstream).notify(session_id, message)
+            except (AggregatorError, SessionExpired, TimeoutError) as exc:
+                logger.debug("a notification for %s was not delivered: %s", upstream.name, exc)
+
+        async with anyio.create_task_group() as group:
+            for upstream, session_id in targets:
+                group.start_soon(send_one, upstream, session_id)
 
     async def initialize(self, params: Any, principal: Principal, send: Send) -> Send:
         """At `initialize`: open the client's upstream sessions; `send` adding its session id
         to the (200) answer."""
         upstream_sessions = (
-            await self._relay.open_for_client(params) if self._relay.session_based() else {}
+            await self._pool.open_for_client(params) if self._pool.session_based() else {}
         )
         declared = params.get("capabilities") if isinstance(params, dict) else None
         capabilities = RELAYED & set(declared) if isinstance(declared, dict) else frozenset()

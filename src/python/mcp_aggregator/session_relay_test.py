@@ -25,9 +25,9 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp_aggregator.app import build_app
 from mcp_aggregator.config import UpstreamConfig
 from mcp_aggregator.sealing import Sealer, new_key
+from mcp_aggregator.session_relay import SERVER_REQUEST_PREFIX
 from mcp_aggregator.sessions import SessionCodec
 from mcp_aggregator.settings import AggregatorSettings
-from mcp_aggregator.session_relay import SERVER_REQUEST_PREFIX
 from mcp_aggregator.upstream import Upstream
 from mcp_common.auth import ANONYMOUS
 from mcp_testkit.testing import serve

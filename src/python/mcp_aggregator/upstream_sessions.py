@@ -25,13 +25,15 @@ from typing import Any
 import aiohttp
 import anyio
 
-from mcp_aggregator.errors import (
-    SessionExpired,
-    UpstreamBroken,
-    UpstreamTimeout,
-    UpstreamUnavailable,
+from mcp_aggregator.errors import SessionExpired, UpstreamBroken, UpstreamUnavailable
+from mcp_aggregator.transport import (
+    TRANSPORT_ERRORS,
+    Phase,
+    describe_error,
+    nothing_sent,
+    translated,
 )
-from mcp_aggregator.upstream import Upstream, describe_error
+from mcp_aggregator.upstream import Upstream
 from mcp_aggregator.wire import last_answer
 
 logger = logging.getLogger(__name__)
@@ -102,23 +104,14 @@ class UpstreamSessions:
             },
         }
         headers = await self.headers(None)
-        try:
-            with anyio.fail_after(upstream.config.list_timeout):
-                async with upstream.http.post(
-                    upstream.config.url, json=request, headers=headers
-                ) as response:
-                    body = await response.read()
-                    session_id = response.headers.get("mcp-session-id")
-                    status = response.status
-        except TimeoutError as exc:
-            raise UpstreamTimeout(
-                f"upstream {upstream.name!r} did not open a session within "
-                f"{upstream.config.list_timeout:g}s"
-            ) from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamUnavailable(
-                f"upstream {upstream.name!r} could not be reached: {describe_error(exc)}"
-            ) from exc
+        timeout = upstream.config.list_timeout
+        with translated(upstream.name, timeout, Phase.SEND), anyio.fail_after(timeout):
+            async with upstream.http.post(
+                upstream.config.url, json=request, headers=headers
+            ) as response:
+                body = await response.read()
+                session_id = response.headers.get("mcp-session-id")
+                status = response.status
         if status != 200 or not session_id:
             raise UpstreamBroken(
                 f"upstream {upstream.name!r} did not open a session (HTTP {status}"
@@ -164,25 +157,19 @@ class UpstreamSessions:
         """
         upstream = self.upstream
         headers = await self.headers(session_id)
-        try:
+        with translated(upstream.name, upstream.config.call_timeout, Phase.SEND):
             try:
                 response = await upstream.http.post(
                     upstream.config.url, data=payload, headers=headers
                 )
-            except aiohttp.ClientConnectorError:
+            except TRANSPORT_ERRORS as exc:
+                if not nothing_sent(exc):
+                    raise
                 # Nothing reached the upstream (refused, unreachable): once more is safe.
                 await anyio.sleep(0.05)
                 response = await upstream.http.post(
                     upstream.config.url, data=payload, headers=headers
                 )
-        except TimeoutError as exc:
-            raise UpstreamTimeout(
-                f"upstream {upstream.name!r} did not answer within {upstream.config.call_timeout:g}s"
-            ) from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamUnavailable(
-                f"upstream {upstream.name!r} could not be reached: {describe_error(exc)}"
-            ) from exc
         if response.status in (400, 404):
             body = await response.read()
             response.release()
@@ -217,5 +204,7 @@ class UpstreamSessions:
                     self.upstream.config.url, headers=headers
                 ) as response:
                     await response.read()
-        except (aiohttp.ClientError, UpstreamUnavailable) as exc:
-            logger.debug("ending a session with %s failed: %s", self.upstream.name, exc)
+        except (*TRANSPORT_ERRORS, UpstreamUnavailable) as exc:
+            logger.debug(
+                "ending a session with %s failed: %s", self.upstream.name, describe_error(exc)
+            )

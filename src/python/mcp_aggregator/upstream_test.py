@@ -9,7 +9,8 @@ from mcp.shared.exceptions import MCPError
 
 from mcp_aggregator.config import UpstreamConfig
 from mcp_aggregator.errors import ListingTooLarge
-from mcp_aggregator.upstream import Health, Upstream, describe_error, log_detail
+from mcp_aggregator.transport import describe_error, log_detail
+from mcp_aggregator.upstream import Health, Upstream
 
 
 def test_connection_failures_of_both_http_clients_are_described_alike() -> None:

@@ -28,23 +28,24 @@ def header_value(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+async def send_body(
+    send: Send,
+    status: int,
+    content_type: bytes,
+    body: bytes,
+    headers: Sequence[tuple[bytes, bytes]] = (),
+) -> None:
+    """Answer with `body` whole, its type and length declared."""
+    start = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": [*start, *headers]})
+    await send({"type": "http.response.body", "body": body})
+
+
 async def send_json(
     send: Send, status: int, body: object, headers: Sequence[tuple[bytes, bytes]] = ()
 ) -> None:
-    """Answer with `body` as JSON, its length declared."""
-    payload = json.dumps(body).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-                *headers,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": payload})
+    """Answer with `body` as JSON."""
+    await send_body(send, status, b"application/json", json.dumps(body).encode(), headers)
 
 
 async def start_event_stream(
