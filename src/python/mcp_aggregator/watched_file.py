@@ -79,6 +79,13 @@ class WatchedFile(Generic[T]):
         self._on_result("applied")
 
     async def watch(self) -> None:
+        """Check the file every `interval` seconds, for as long as the app runs."""
         while True:
             await anyio.sleep(self._interval)
-            await self.check()
+            try:
+                await self.check()
+            except Exception:  # this loop's top level (see below)
+                # A parser bug (anything but ConfigError) must not end this task: it would end
+                # the app's other background loops with it while the app goes on serving.
+                logger.exception("%s change could not be read; keeping the running one", self._what)
+                self._on_result("rejected")

@@ -146,3 +146,37 @@ async def test_watching_applies_a_change_on_its_own(tmp_path: Path) -> None:
             group.cancel_scope.cancel()
     assert results == ["applied"]
     assert holder.current.allows(Principal("someone"), "tools", "anything")
+
+
+async def test_a_parser_that_fails_unexpectedly_does_not_stop_the_watching(tmp_path: Path) -> None:
+    # A bug in a parser (anything but ConfigError) once ended every background loop of the
+    # aggregator while it went on serving; the watcher rejects that version and goes on.
+    path = tmp_path / "policy.yaml"
+    path.write_text(DENY_ALL)
+    holder = PolicyHolder(Policy())
+    results: list[str] = []
+    heard = anyio.Event()
+
+    def parse(file: Path) -> Policy:
+        if "boom" in file.read_text():
+            raise TypeError("a parser bug")
+        return load_policy(file)
+
+    def on_result(result: str) -> None:
+        results.append(result)
+        if result == "applied":
+            heard.set()
+
+    watched = WatchedFile(path, parse, holder.apply, on_result, 0.01, "policy")
+    holder.current = watched.load()
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as group:
+            group.start_soon(watched.watch)
+            path.write_text("default: deny  # boom\n")
+            while not results:
+                await anyio.sleep(0.01)
+            path.write_text(OPEN)
+            await heard.wait()
+            group.cancel_scope.cancel()
+    assert results == ["rejected", "applied"]
+    assert holder.current.allows(Principal("someone"), "tools", "anything")
