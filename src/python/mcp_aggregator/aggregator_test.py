@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import anyio
@@ -13,37 +12,14 @@ import pytest
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPError
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse
 
 from mcp_aggregator import listing as listing_module
-from mcp_aggregator.app import build_app
 from mcp_aggregator.config import UpstreamConfig
-from mcp_aggregator.conftest import build_upstream
-from mcp_aggregator.settings import AggregatorSettings
-from mcp_common.errors import ReportedError
+from mcp_aggregator.conftest import aggregator, build_upstream, eventually, tool_names
 from mcp_testkit.testing import PROTOCOL_MODES, serve, tool_error
 
 pytestmark = pytest.mark.anyio
-
-FAST = {"unavailable_after_seconds": 0.5, "probe_interval_seconds": 0.2, "debounce_seconds": 0.1}
-
-
-@contextlib.asynccontextmanager
-async def aggregator(upstreams: Sequence[UpstreamConfig], **settings: Any) -> AsyncIterator[str]:
-    app = build_app(AggregatorSettings(**{**FAST, **settings}), upstreams)
-    async with serve(app) as url:
-        yield url
-
-
-async def _tool_names(url: str, mode: str = "2026-07-28") -> list[str]:
-    async with Client(f"{url}/mcp", mode=mode) as client:
-        return [tool.name for tool in (await client.list_tools()).tools]
-
-
-async def _eventually(predicate: Any, timeout: float = 10.0) -> None:
-    with anyio.fail_after(timeout):
-        while not await predicate():
-            await anyio.sleep(0.1)
 
 
 @pytest.mark.parametrize("mode", PROTOCOL_MODES)
@@ -101,7 +77,7 @@ async def test_a_collision_fails_readiness_naming_both_owners_and_routes_neither
     ):
         async with httpx.AsyncClient() as http:
             ready = await http.get(f"{url}/health/ready")
-        names = await _tool_names(url)
+        names = await tool_names(url)
         async with Client(f"{url}/mcp", mode="2026-07-28") as client:
             with pytest.raises(MCPError, match="unknown tool 'lookup'"):
                 await client.call_tool("lookup", {})
@@ -111,68 +87,6 @@ async def test_a_collision_fails_readiness_naming_both_owners_and_routes_neither
     assert "lookup" not in names
     assert "alpha_count" in names
     assert "beta_count" in names
-
-
-async def _observe_count(url: str, mode: str) -> tuple[Any, list[Any], list[Any]]:
-    """Call alpha_count at `url`; return its result and the progress and logs the client saw."""
-    seen_progress: list[tuple[float, float | None, str | None]] = []
-    logs: list[Any] = []
-
-    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-        seen_progress.append((progress, total, message))
-
-    async def on_log(params: Any) -> None:
-        logs.append(params.data)
-
-    async with Client(f"{url}/mcp", mode=mode, logging_callback=on_log, log_level="info") as client:
-        counted = await client.call_tool("alpha_count", {"steps": 3}, progress_callback=on_progress)
-        failed = await client.call_tool("alpha_fail", {})
-    return (counted.structured_content, failed.is_error, failed.content), seen_progress, logs
-
-
-@pytest.mark.parametrize("mode", PROTOCOL_MODES)
-async def test_progress_logs_and_errors_pass_through_unchanged(mode: str) -> None:
-    async with (
-        serve(build_upstream("alpha")) as alpha,
-        aggregator([UpstreamConfig("alpha", f"{alpha}/mcp")]) as url,
-    ):
-        direct = await _observe_count(alpha, mode)
-        through = await _observe_count(url, mode)
-    assert through == direct
-    results, progress, logs = through
-    assert results[0] == {"counted": 3}
-    assert results[1] is True
-    assert progress == [(1, 3, "step 1"), (2, 3, "step 2"), (3, 3, "step 3")]
-    assert logs == ["alpha counted 1", "alpha counted 2", "alpha counted 3"]
-
-
-async def test_the_callers_credentials_never_reach_the_upstream() -> None:
-    upstream = build_upstream("alpha")
-    async with (
-        serve(upstream) as alpha,
-        aggregator([UpstreamConfig("alpha", f"{alpha}/mcp")]) as url,
-    ):
-        headers = {"Authorization": "Bearer end-user-token", "Cookie": "session=abc"}
-        async with (httpx.AsyncClient(headers=headers) as http,):
-            body = {
-                "jsonrpc": "2.0",
-                "id": 1,
-                "method": "tools/call",
-                "params": {"name": "echo", "arguments": {"text": "hi"}},
-            }
-            response = await http.post(
-                f"{url}/mcp",
-                json=body,
-                headers={
-                    "Accept": "application/json, text/event-stream",
-                    "MCP-Protocol-Version": "2025-11-25",
-                },
-            )
-    assert response.status_code == 200
-    assert '"text":"hi"' in response.text.replace(" ", "")
-    forwarded = [seen for seen in upstream.seen if seen.get("mcp-protocol-version") == "2025-11-25"]
-    assert forwarded, "the call reached the upstream"
-    assert all("authorization" not in seen and "cookie" not in seen for seen in forwarded)
 
 
 async def test_a_dead_upstream_fails_fast_by_name_and_comes_back_on_its_own() -> None:
@@ -186,7 +100,7 @@ async def test_a_dead_upstream_fails_fast_by_name_and_comes_back_on_its_own() ->
                 [UpstreamConfig("alpha", f"{alpha}/mcp"), UpstreamConfig("beta", f"{beta}/mcp")]
             )
         )
-        assert "search" in await _tool_names(url)
+        assert "search" in await tool_names(url)
 
         await beta_stack.aclose()  # beta goes down
         async with Client(f"{url}/mcp", mode="2026-07-28") as client:
@@ -199,9 +113,9 @@ async def test_a_dead_upstream_fails_fast_by_name_and_comes_back_on_its_own() ->
         assert "'beta'" in tool_error(dead).message
 
         async def withdrawn() -> bool:
-            return "search" not in await _tool_names(url)
+            return "search" not in await tool_names(url)
 
-        await _eventually(withdrawn)
+        await eventually(withdrawn)
         async with Client(f"{url}/mcp", mode="2026-07-28") as client:
             with anyio.fail_after(1):
                 fast = await client.call_tool("search", {})
@@ -210,68 +124,12 @@ async def test_a_dead_upstream_fails_fast_by_name_and_comes_back_on_its_own() ->
         await stack.enter_async_context(serve(build_upstream("beta", ["search"]), port=port))
 
         async def back() -> bool:
-            return "search" in await _tool_names(url)
+            return "search" in await tool_names(url)
 
-        await _eventually(back)
+        await eventually(back)
         async with Client(f"{url}/mcp", mode="legacy") as client:
             again = await client.call_tool("search", {"text": "back"})
         assert again.structured_content == {"upstream": "beta", "tool": "search", "text": "back"}
-
-
-class FailFirstCalls:
-    """ASGI middleware answering `status` to the first `failures` tools/call requests per tool."""
-
-    def __init__(self, app: Any, failures: int = 1, status: int = 503) -> None:
-        self._app = app
-        self._failures = failures
-        self._status = status
-        self.calls: dict[str, int] = {}
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        name = dict(scope.get("headers", [])).get(b"mcp-name", b"").decode()
-        if scope["type"] == "http" and scope["method"] == "POST" and name:
-            self.calls[name] = self.calls.get(name, 0) + 1
-            if self.calls[name] <= self._failures:
-                await Response("overloaded", status_code=self._status)(scope, receive, send)
-                return
-        await self._app(scope, receive, send)
-
-
-async def test_a_503_is_retried_for_read_only_tools_and_never_for_others() -> None:
-    upstream = FailFirstCalls(build_upstream("alpha", ["lookup"]))
-    async with (
-        serve(upstream) as alpha,
-        aggregator([UpstreamConfig("alpha", f"{alpha}/mcp", retries=1)]) as url,
-        Client(f"{url}/mcp", mode="2026-07-28") as client,
-    ):
-        read_only = await client.call_tool("lookup", {"text": "again"})
-        unsafe = await client.call_tool("alpha_count", {"steps": 1})
-    assert not read_only.is_error, "the read-only tool was retried past the 503"
-    assert upstream.calls["lookup"] == 2
-    assert tool_error(unsafe) == ReportedError(
-        "upstream_error", "upstream 'alpha' answered HTTP 503"
-    )
-    assert upstream.calls["alpha_count"] == 1, "a call that may have run is never resent"
-
-
-@pytest.mark.parametrize(("status", "attempts"), [(500, 1), (501, 1), (502, 2), (504, 2)])
-async def test_only_502_503_and_504_are_retried_even_for_read_only_tools(
-    status: int, attempts: int
-) -> None:
-    upstream = FailFirstCalls(build_upstream("alpha", ["lookup"]), status=status)
-    async with (
-        serve(upstream) as alpha,
-        aggregator([UpstreamConfig("alpha", f"{alpha}/mcp", retries=1)]) as url,
-        Client(f"{url}/mcp", mode="2026-07-28") as client,
-    ):
-        result = await client.call_tool("lookup", {"text": "again"})
-    assert upstream.calls["lookup"] == attempts
-    if attempts == 1:
-        assert tool_error(result) == ReportedError(
-            "upstream_error", f"upstream 'alpha' answered HTTP {status}"
-        )
-    else:
-        assert not result.is_error, "retried past the gateway error"
 
 
 async def test_other_routed_requests_to_an_unreachable_upstream_get_a_jsonrpc_error() -> None:
@@ -411,50 +269,10 @@ async def test_an_upstream_listing_too_many_tools_is_refused_by_name_and_limit(
         httpx.AsyncClient() as http,
     ):
         ready = await http.get(f"{url}/health/ready")
-        names = await _tool_names(url)
+        names = await tool_names(url)
     assert ready.status_code == 503
     assert (
         "alpha (down: upstream 'alpha' listed more than 3 tools, the most the aggregator "
         "accepts from one upstream)" in ready.json()["checks"]["upstreams"]["error"]
     )
     assert names == ["beta_count", "beta_fail"], "alpha is refused, not truncated"
-
-
-async def test_calls_that_fail_while_resolving_are_counted_by_outcome() -> None:
-    async with contextlib.AsyncExitStack() as stack:
-        alpha = await stack.enter_async_context(serve(build_upstream("alpha", ["lookup"])))
-        beta_stack = contextlib.AsyncExitStack()
-        beta = await beta_stack.enter_async_context(serve(build_upstream("beta", ["search"])))
-        url = await stack.enter_async_context(
-            aggregator(
-                [UpstreamConfig("alpha", f"{alpha}/mcp"), UpstreamConfig("beta", f"{beta}/mcp")]
-            )
-        )
-        assert "search" in await _tool_names(url)
-        await beta_stack.aclose()  # beta goes down
-
-        async def withdrawn() -> bool:
-            return "search" not in await _tool_names(url)
-
-        await _eventually(withdrawn)
-        async with Client(f"{url}/mcp", mode="2026-07-28") as client, httpx.AsyncClient() as http:
-            down = await client.call_tool("search", {})  # refused while resolving: beta is down
-            with pytest.raises(MCPError):
-                await client.call_tool("no-such-tool", {})
-            metrics = (await http.get(f"{url}/metrics")).text
-    assert tool_error(down).code == "upstream_unavailable"
-    counted = [
-        line
-        for line in metrics.splitlines()
-        if line.startswith("mcp_aggregator_requests_total{") and 'method="tools/call"' in line
-    ]
-    assert (
-        'mcp_aggregator_requests_total{method="tools/call",name="search",'
-        'outcome="upstream_unavailable",upstream="beta"} 1.0'
-    ) in counted, counted
-    # An unknown name is the client's choice: counted, but never as a label of its own.
-    assert (
-        'mcp_aggregator_requests_total{method="tools/call",name="",outcome="unknown",'
-        'upstream=""} 1.0'
-    ) in counted, counted
-    assert "no-such-tool" not in metrics

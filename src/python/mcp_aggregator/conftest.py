@@ -8,16 +8,25 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import anyio
 import pytest
+from mcp import Client, types
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import ToolAnnotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mcp_aggregator.app import build_app
+from mcp_aggregator.config import UpstreamConfig
+from mcp_aggregator.settings import AggregatorSettings
+from mcp_testkit.testing import serve
+
 UpstreamFactory = Callable[..., Any]
+
+FAST = {"unavailable_after_seconds": 0.5, "probe_interval_seconds": 0.2, "debounce_seconds": 0.1}
+"""Health settings under which a dead upstream is withdrawn (and comes back) within a test."""
 
 
 class HeaderRecorder:
@@ -88,6 +97,56 @@ def build_upstream(
     return HeaderRecorder(server.streamable_http_app(stateless_http=True))
 
 
+def stateful_upstream() -> Any:
+    """A session-based MCP server: `count` counts per session, `ask` asks for sampling."""
+    server = MCPServer("stateful")
+    counters: dict[str, int] = {}
+
+    @server.tool(name="count", description="How often this session has called count.")
+    async def count(ctx: Context) -> dict[str, int]:
+        request = ctx.request_context.request
+        key = request.headers.get("mcp-session-id", "") if request is not None else ""
+        counters[key] = counters.get(key, 0) + 1
+        return {"count": counters[key]}
+
+    @server.tool(name="ask", description="Ask the client's model a question.")
+    async def ask(question: str, ctx: Context) -> str:
+        message = types.SamplingMessage(
+            role="user", content=types.TextContent(type="text", text=question)
+        )
+        result = await ctx.session.create_message(
+            [message], max_tokens=10, related_request_id=ctx.request_id
+        )
+        content = result.content
+        return (
+            f"the model said: {content.text if isinstance(content, types.TextContent) else content}"
+        )
+
+    return server.streamable_http_app(stateless_http=False, host="127.0.0.1")
+
+
 @pytest.fixture
 def upstream_factory() -> UpstreamFactory:
     return build_upstream
+
+
+@contextlib.asynccontextmanager
+async def aggregator(upstreams: Sequence[UpstreamConfig], **settings: Any) -> AsyncIterator[str]:
+    """The real aggregator app in front of `upstreams`, served on 127.0.0.1; its base URL.
+    `settings` override FAST and the defaults."""
+    app = build_app(AggregatorSettings(**{**FAST, **settings}), upstreams)
+    async with serve(app) as url:
+        yield url
+
+
+async def tool_names(url: str, mode: str = "2026-07-28") -> list[str]:
+    """The tools the aggregator at `url` lists, as the real MCP client sees them."""
+    async with Client(f"{url}/mcp", mode=mode) as client:
+        return [tool.name for tool in (await client.list_tools()).tools]
+
+
+async def eventually(predicate: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
+    """Poll `predicate` until it holds; fails the test after `timeout` seconds."""
+    with anyio.fail_after(timeout):
+        while not await predicate():
+            await anyio.sleep(0.1)

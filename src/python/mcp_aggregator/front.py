@@ -107,7 +107,14 @@ class McpFront:
         if answered:
             return
         if scope["method"] != "POST":
-            await self._app(without_session_id(scope), receive, send)
+            inner = without_session_id(scope)
+            if scope["method"] == "GET":
+                # The SDK server answers a GET with an idle event stream: bounded like the rest.
+                await self._sessions.bounded_stream(
+                    principal, send, lambda: self._app(inner, receive, send)
+                )
+            else:
+                await self._app(inner, receive, send)
             return
         content_type = header_value(scope, b"content-type") or ""
         if not content_type.lower().startswith("application/json"):

@@ -32,7 +32,7 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 from mcp_aggregator.catalog import UpstreamListing
 from mcp_aggregator.config import UpstreamConfig
-from mcp_aggregator.errors import ListingTooLarge
+from mcp_aggregator.errors import METHOD_NOT_FOUND, ListingTooLarge
 from mcp_aggregator.transport import TRANSPORT_ERRORS
 from mcp_aggregator.wire import last_answer
 
@@ -67,6 +67,19 @@ async def _all_pages(
         f"upstream {upstream!r} listed {attribute} over more than {MAX_LISTED_PAGES} pages, "
         "the most the aggregator follows"
     )
+
+
+async def _resource_templates(client: Client, upstream: str) -> tuple[Any, ...]:
+    """Its resource templates; none when it has no such method (-32601): many servers with
+    resources have no templates, and answer so rather than with an empty list."""
+    try:
+        return await _all_pages(
+            lambda c: client.list_resource_templates(cursor=c), "resource_templates", upstream
+        )
+    except MCPError as exc:
+        if exc.code != METHOD_NOT_FOUND:
+            raise
+        return ()
 
 
 LATEST_HANDSHAKE = HANDSHAKE_PROTOCOL_VERSIONS[-1]
@@ -217,9 +230,7 @@ class UpstreamLister:
                 resources = await _all_pages(
                     lambda c: client.list_resources(cursor=c), "resources", name
                 )
-                templates = await _all_pages(
-                    lambda c: client.list_resource_templates(cursor=c), "resource_templates", name
-                )
+                templates = await _resource_templates(client, name)
         needs: Needs = ()
         if self.mode == "legacy" and self.session_based:
             needs = await self._capability_needs({tool.name for tool in tools})

@@ -19,16 +19,14 @@ import anyio
 import httpx
 import pytest
 from mcp import Client, types
-from mcp.server.lowlevel import Server
-from mcp.server.mcpserver import Context, MCPServer
 
 from mcp_aggregator.app import build_app
 from mcp_aggregator.config import UpstreamConfig
+from mcp_aggregator.conftest import stateful_upstream
 from mcp_aggregator.sealing import Sealer, new_key
 from mcp_aggregator.session_relay import SERVER_REQUEST_PREFIX
 from mcp_aggregator.sessions import SessionCodec
 from mcp_aggregator.settings import AggregatorSettings
-from mcp_aggregator.upstream import Upstream
 from mcp_common.auth import ANONYMOUS
 from mcp_testkit.testing import serve
 
@@ -41,34 +39,6 @@ HEADERS = {"accept": "application/json, text/event-stream", "content-type": "app
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-def stateful_upstream() -> Any:
-    """A session-based MCP server: `count` counts per session, `ask` asks for sampling."""
-    server = MCPServer("stateful")
-    counters: dict[str, int] = {}
-
-    @server.tool(name="count", description="How often this session has called count.")
-    async def count(ctx: Context) -> dict[str, int]:
-        request = ctx.request_context.request
-        key = request.headers.get("mcp-session-id", "") if request is not None else ""
-        counters[key] = counters.get(key, 0) + 1
-        return {"count": counters[key]}
-
-    @server.tool(name="ask", description="Ask the client's model a question.")
-    async def ask(question: str, ctx: Context) -> str:
-        message = types.SamplingMessage(
-            role="user", content=types.TextContent(type="text", text=question)
-        )
-        result = await ctx.session.create_message(
-            [message], max_tokens=10, related_request_id=ctx.request_id
-        )
-        content = result.content
-        return (
-            f"the model said: {content.text if isinstance(content, types.TextContent) else content}"
-        )
-
-    return server.streamable_http_app(stateless_http=False, host="127.0.0.1")
 
 
 @contextlib.asynccontextmanager
@@ -321,57 +291,3 @@ async def _until_reachable(
             if response.status_code != 200 or "upstream_unavailable" not in response.text:
                 return response
             await anyio.sleep(0.2)
-
-
-def gating_upstream(sessions: set[bytes]) -> Any:
-    """A 2025-11-25-only session-based server that lists `ask` only to clients that declared
-    sampling (as server-everything does), noting every session id it hands out."""
-
-    async def list_tools(ctx: Any, _params: Any) -> types.ListToolsResult:
-        tools = [types.Tool(name="echo", input_schema={"type": "object"})]
-        capabilities = ctx.session.client_capabilities
-        if capabilities is not None and capabilities.sampling is not None:
-            tools.append(types.Tool(name="ask", input_schema={"type": "object"}))
-        return types.ListToolsResult(tools=tools)
-
-    async def call_tool(_ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
-        return types.CallToolResult(content=[types.TextContent(type="text", text=params.name)])
-
-    server: Server[Any] = Server("gating", on_list_tools=list_tools, on_call_tool=call_tool)
-    app = server.streamable_http_app(stateless_http=False, host="127.0.0.1")
-
-    async def older_generation_only(scope: Any, receive: Any, send: Any) -> None:
-        headers = dict(scope.get("headers", [])) if scope["type"] == "http" else {}
-        if headers.get(b"mcp-protocol-version") == b"2026-07-28":
-            await send({"type": "http.response.start", "status": 400, "headers": []})
-            await send({"type": "http.response.body", "body": b"unsupported protocol version"})
-            return
-
-        async def noting(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                sessions.update(v for k, v in message["headers"] if k.lower() == b"mcp-session-id")
-            await send(message)
-
-        await app(scope, receive, noting)
-
-    return older_generation_only
-
-
-async def test_capability_gated_tools_are_probed_again_only_when_the_tool_list_changes() -> None:
-    sessions: set[bytes] = set()
-    async with serve(gating_upstream(sessions)) as url:
-        config = UpstreamConfig(name="gating", url=f"{url}/mcp", sessions="per-client")
-        upstream = Upstream(config, unavailable_after=30)
-        try:
-            await upstream.refresh()
-            assert upstream.session_based is True
-            assert upstream.listing is not None
-            assert upstream.listing.tool_needs == (("ask", frozenset({"sampling"})),)
-            first = len(sessions)
-            assert first == 5  # the listing, then one without and one per relayed capability
-
-            await upstream.refresh()
-            assert upstream.listing.tool_needs == (("ask", frozenset({"sampling"})),)
-            assert len(sessions) == first + 1  # the listing session only
-        finally:
-            await upstream.aclose()

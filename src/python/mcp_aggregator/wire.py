@@ -88,18 +88,6 @@ def parse_message(body: bytes) -> Any:
     return message
 
 
-async def read_bounded(content: Any, limit: int) -> bytes:
-    """A whole response body, or its first `limit` + 1 bytes when it is longer (so the caller
-    can tell). Not `content.read(n)`: aiohttp's read returns what has arrived so far, which for
-    a large answer is only part of it."""
-    body = bytearray()
-    async for chunk in content.iter_chunked(64 * 1024):
-        body += chunk
-        if len(body) > limit:
-            break
-    return bytes(body[: limit + 1])
-
-
 def safe_id(message: Any) -> Any:
     """The request's id when it is a valid one, else None (for error answers)."""
     request_id = message.get("id") if isinstance(message, dict) else None
