@@ -6,7 +6,8 @@ size limit. Then, for each request:
 
 1. **Sessions** (2025-11-25, `session_endpoint`): a session id must be one issued to this
    principal, else 404; a GET opens the session's notification stream, a DELETE ends its
-   upstream sessions. Notification streams are bounded (429 beyond).
+   upstream sessions. Notification streams (a GET without a session id too) are bounded
+   (429 beyond).
 2. **Parse**: the JSON-RPC message, depth-limited and shape-checked (`wire.parse_message`);
    a malformed one gets the JSON-RPC error saying what is wrong.
 3. **Route** (`tools/call`, `prompts/get`, `resources/read`, `resources/subscribe` and

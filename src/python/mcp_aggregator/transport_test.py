@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 
 import aiohttp
+import httpx2
 import pytest
 from mcp.shared.exceptions import MCPError
 
@@ -128,3 +129,10 @@ def test_descriptions_name_a_kind_of_failure_never_the_text() -> None:
         "upstream 'x' listed too much"
     )
     assert SECRET in log_detail(group), "the log keeps the detail"
+
+
+def test_connection_failures_of_both_http_clients_are_described_alike() -> None:
+    # aiohttp's on the data path, httpx2's (the MCP SDK client's) on the control path.
+    refused = "connection refused or unreachable"
+    assert describe_error(httpx2.ConnectError(f"[Errno 111] at {SECRET}")) == refused
+    assert describe_error(_instance(aiohttp.ClientConnectorError)) == refused
