@@ -76,15 +76,16 @@ async def relay(
     async def pump(cancel: anyio.CancelScope) -> None:
         nonlocal ending
         iterator = aiter(events)
+        exhausted = False
         try:
             while True:
                 try:
                     chunk = await anext(iterator)
                 except StopAsyncIteration:
-                    ending = Relayed(Ending.COMPLETE)
+                    ending, exhausted = Relayed(Ending.COMPLETE), True
                     break
                 except (*TRANSPORT_ERRORS, UpstreamBroken) as exc:
-                    ending = Relayed(Ending.BROKEN, describe_error(exc))
+                    ending, exhausted = Relayed(Ending.BROKEN, describe_error(exc)), True
                     break
                 try:
                     await send_chunk(send, chunk)
@@ -92,10 +93,10 @@ async def relay(
                     ending = Relayed(Ending.DISCONNECTED)
                     break
         finally:
-            # An async generator left at a `yield` (cancelled mid-send) is closed here, in its
-            # own task, not later by the garbage collector.
+            # Events left at a `yield` (the client left, or the deadline passed) are closed
+            # here, in this task, not later by the garbage collector.
             aclose = getattr(iterator, "aclose", None)
-            if aclose is not None:
+            if not exhausted and aclose is not None:
                 with anyio.CancelScope(shield=True):
                     await aclose()
         cancel.cancel()
