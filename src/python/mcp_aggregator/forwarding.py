@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -59,8 +58,6 @@ from mcp_common import errors as common_errors
 from mcp_common.asgi import send_body
 from mcp_common.auth import PRINCIPAL_META_KEY, Principal
 from mcp_common.delegation import OnBehalfOf
-
-logger = logging.getLogger(__name__)
 
 _TAIL = 64 * 1024
 _RETRYABLE_STATUS = frozenset({502, 503, 504})

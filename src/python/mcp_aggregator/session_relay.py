@@ -22,7 +22,6 @@ replicas (see docs/aggregator.md, "Session-based upstreams"):
 from __future__ import annotations
 
 import json
-import logging
 import secrets
 from collections.abc import AsyncIterator
 from typing import Any
@@ -47,8 +46,6 @@ from mcp_aggregator.upstream import Upstream
 from mcp_aggregator.wire import SseEvents, answer_outcome, is_modern, sse_event
 from mcp_common.asgi import send_json
 from mcp_common.auth import Principal
-
-logger = logging.getLogger(__name__)
 
 SERVER_REQUEST_PREFIX = "mcpagg."
 
@@ -117,16 +114,14 @@ class SessionRelay:
                 is_modern(scope),
             )
             try:
-                return await self._relay_answer(scope, receive, send, answer)
+                return await self._relay_answer(receive, send, answer)
             finally:
                 response.release()
         finally:
             if ephemeral:
                 await sessions.close(session_id)
 
-    async def _relay_answer(
-        self, scope: Scope, receive: Receive, send: Send, answer: _SessionAnswer
-    ) -> Outcome:
+    async def _relay_answer(self, receive: Receive, send: Send, answer: _SessionAnswer) -> Outcome:
         request, upstream = answer.request, answer.upstream
         content_type = answer.response.headers.get("content-type", "")
         if not content_type.startswith("text/event-stream"):
@@ -139,7 +134,7 @@ class SessionRelay:
             await send_json(send, answer.response.status, reply)
             return answer_outcome(reply)
         outcome = await stream_answer(
-            send, receive, request, upstream, answer, modern=is_modern(scope)
+            send, receive, request, upstream, answer, modern=answer.modern
         )
         if answer.answer is None:
             # The request may still run upstream: a session-based server cancels on this, not
@@ -213,7 +208,7 @@ class _SessionAnswer:
         self.session_id = session_id
         self._relay = relay
         self._principal = principal
-        self._modern = modern
+        self.modern = modern
         self.answer: dict[str, Any] | None = None
 
     def back(self, message: Any) -> dict[str, Any] | None:
@@ -223,7 +218,7 @@ class _SessionAnswer:
         if message.get("id") == self.upstream_id and ("result" in message or "error" in message):
             reply: dict[str, Any] = {**message, "id": self.request["id"]}
             result = reply.get("result")
-            if self._modern and isinstance(result, dict):
+            if self.modern and isinstance(result, dict):
                 reply["result"] = {"resultType": "complete", **result}
             return reply
         return self._relay.outbound(message, self.upstream, self.session_id, self._principal)

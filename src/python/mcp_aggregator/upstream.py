@@ -17,7 +17,6 @@ from __future__ import annotations
 import enum
 import logging
 import time
-from typing import TypeVar
 
 import aiohttp
 import anyio
@@ -32,8 +31,6 @@ from mcp_common.errors import Unauthorized
 from mcp_common.identity import NoToken, TokenSource
 
 logger = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 
 class Health(enum.Enum):
